@@ -1,0 +1,92 @@
+"""Run a stage notebook with papermill, its parameters taken from params.yaml.
+
+    python -m pngan.nb notebooks/prepare.ipynb reports/notebooks/prepare.ipynb --section prepare \
+        [--section common ...] [--set out_dir=artifacts/prepare ...] [--params params.yaml]
+
+Sections are merged in order, then `--set key=value` (YAML-typed) on top. Every name must be a
+parameter of the notebook's `parameters` cell, otherwise the run stops before the kernel
+starts. Values keep their YAML types (papermill's own `-p` flag would turn booleans into
+strings). The output folder is created, the kernel is pinned to `python3` and the notebook runs
+from the current directory, so relative paths are those of the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pngan import params as P
+
+KERNEL = "python3"
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    import papermill
+
+    names = set(papermill.inspect_notebook(str(notebook)))
+    if not names:
+        raise P.ParamsError(f"{notebook}: no cell tagged 'parameters'")
+    return names
+
+
+def collect(sections: list[str], overrides: list[str], params_file: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if sections:
+        params = P.load(params_file)
+        for name in sections:
+            values.update(P.section(params, name, params_file))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise P.ParamsError(f"--set expects key=value, got '{item}'")
+        values[key] = yaml.safe_load(raw)
+    return values
+
+
+def run(notebook: str | Path, output: str | Path, values: dict[str, Any], where: str = "parameters") -> Path:
+    import papermill
+
+    notebook, output = Path(notebook), Path(output)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"{notebook}: notebook not found")
+    P.check_known(values, notebook_parameters(notebook), f"{where} -> {notebook}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=values,
+        kernel_name=KERNEL,
+        cwd=os.getcwd(),
+        progress_bar=False,
+        log_output=False,
+        stdout_file=sys.stdout,
+        stderr_file=sys.stderr,
+    )
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pngan.nb", description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebook", type=Path)
+    ap.add_argument("output", type=Path)
+    ap.add_argument("--section", action="append", default=[], help="params.yaml section to inject (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra parameter, YAML-typed")
+    ap.add_argument("--params", type=Path, default=P.DEFAULT_FILE, help="parameters file (default params.yaml)")
+    args = ap.parse_args(argv)
+    try:
+        values = collect(args.section, args.set, args.params)
+        where = f"{args.params} [{', '.join(args.section)}]" if args.section else "--set"
+        run(args.notebook, args.output, values, where)
+    except (P.ParamsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

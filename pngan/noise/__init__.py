@@ -1,0 +1,31 @@
+"""Noise models: classical baselines (fitted on the training split) and their registry.
+
+`build(kind, **params)` makes a model by its registry name; `REGISTRY` lists them.
+Modules are imported on first use, so importing `pngan.noise` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pngan.noise.base import NoiseModel, quantize
+
+# registry name -> "module:Class"
+REGISTRY: dict[str, str] = {
+    "awgn": "pngan.noise.gaussian:AWGN",  # fixed sigma (the paper's Setting 1: 50/255)
+    "awgn_fitted": "pngan.noise.gaussian:FittedAWGN",
+    "heteroscedastic": "pngan.noise.gaussian:Heteroscedastic",  # Var = a_c x + b_c per channel
+    "correlated": "pngan.noise.gaussian:CorrelatedGaussian",  # i.i.d. noise blurred by a small kernel
+    "camera_random": "pngan.noise.camera:CameraRandom",  # unprocessing with published ranges
+    "camera_fitted": "pngan.noise.camera:CameraFitted",  # unprocessing with fitted noise levels
+}
+
+
+def build(kind: str, **params) -> NoiseModel:
+    if kind not in REGISTRY:
+        raise KeyError(f"unknown noise model '{kind}'; known: {', '.join(sorted(REGISTRY))}")
+    module, cls = REGISTRY[kind].split(":")
+    return getattr(importlib.import_module(module), cls)(**params)
+
+
+__all__ = ["NoiseModel", "quantize", "build", "REGISTRY"]
