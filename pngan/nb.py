@@ -26,11 +26,19 @@ KERNEL = "python3"
 
 
 def notebook_parameters(notebook: Path) -> set[str]:
-    import papermill
+    """Names assigned at the top level of the notebook's cell tagged `parameters`."""
+    import ast
 
-    names = set(papermill.inspect_notebook(str(notebook)))
-    if not names:
+    import nbformat
+
+    book = nbformat.read(str(notebook), as_version=4)
+    cells = [c for c in book.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
         raise P.ParamsError(f"{notebook}: no cell tagged 'parameters'")
+    names: set[str] = set()
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
     return names
 
 
@@ -61,6 +69,7 @@ def run(notebook: str | Path, output: str | Path, values: dict[str, Any], where:
         str(output),
         parameters=values,
         kernel_name=KERNEL,
+        language="python",
         cwd=os.getcwd(),
         progress_bar=False,
         log_output=False,
