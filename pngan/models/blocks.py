@@ -6,6 +6,7 @@
 - `ChannelAttention1d`: efficient channel attention (global average pool -> 1-D conv across
   channels -> sigmoid) with the residual form `x * a + x` of PNGAN's MAB and the authors' SIMNet.
 - `pad_to_multiple` / `crop_to`: let networks with down-sampling branches take any H, W.
+- `conv2d` (size-preserving conv) and `make_activation` (activation by name).
 """
 
 from __future__ import annotations

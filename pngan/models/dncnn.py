@@ -29,7 +29,9 @@ class DnCNN(nn.Module):
         channels: image channels (3).
     """
 
-    def __init__(self, depth: int = 17, width: int = 64, batch_norm: bool = True, residual: bool = True, channels: int = 3):
+    def __init__(
+        self, depth: int = 17, width: int = 64, batch_norm: bool = True, residual: bool = True, channels: int = 3
+    ):
         super().__init__()
         if depth < 2:
             raise ValueError(f"DnCNN needs depth >= 2, got {depth}")

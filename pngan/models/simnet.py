@@ -62,7 +62,9 @@ class MSRB(nn.Module):
 class RRG(nn.Module):
     """Recursive residual group: `n_msrb` MSRBs -> conv3x3, + input."""
 
-    def __init__(self, n_feat: int, n_msrb: int, width: int, act: nn.Module, kernel_size: int, ca_kernel: int, bias: bool):
+    def __init__(
+        self, n_feat: int, n_msrb: int, width: int, act: nn.Module, kernel_size: int, ca_kernel: int, bias: bool
+    ):
         super().__init__()
         blocks = [MSRB(n_feat, width, act, kernel_size, ca_kernel, bias) for _ in range(n_msrb)]
         self.body = nn.Sequential(*blocks, conv2d(n_feat, n_feat, 3, bias))

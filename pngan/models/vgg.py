@@ -75,7 +75,8 @@ class VGG19Features(nn.Module):
         if not features and "0.weight" in state:
             features = {f"features.{k}": v for k, v in state.items()}
         if not features:
-            raise DataError(f"{path}: no VGG19 'features.*' weights in this file (keys: {', '.join(list(state)[:5])} ...)")
+            keys = ", ".join(list(state)[:5])
+            raise DataError(f"{path}: no VGG19 'features.*' weights in this file (keys: {keys} ...)")
         return load_weights(cls(layer), features, name=str(path))
 
     def train(self, mode: bool = True) -> "VGG19Features":

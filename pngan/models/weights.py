@@ -101,8 +101,10 @@ def check_layout(model: nn.Module, layout_json_path: str | os.PathLike) -> None:
     actual = layout(model)
     missing = [k for k in reference if k not in actual]
     extra = [k for k in actual if k not in reference]
-    wrong = [f"{k} {actual[k]} vs official {reference[k]}" for k in reference if k in actual and actual[k] != reference[k]]
-    report = _report([("keys absent from the model", missing), ("keys not in the layout", extra), ("wrong shapes", wrong)])
+    wrong = [f"{k} {actual[k]} vs layout {reference[k]}" for k in reference if k in actual and actual[k] != reference[k]]
+    report = _report(
+        [("keys absent from the model", missing), ("keys not in the layout", extra), ("wrong shapes", wrong)]
+    )
     if report:
         raise AssertionError(f"{type(model).__name__} differs from {layout_json_path}: {report}")
 
