@@ -58,7 +58,6 @@ def test_check_layout_reports_the_difference():
     with pytest.raises(AssertionError, match=r"keys absent from the model \(2\): model\.38\.weight, model\.38\.bias"):
         check_layout(DnCNN(depth=19, batch_norm=False), LAYOUTS / "dncnn_kair_color.json")
     # every entry but the tail bias [3] changes with the width
-    # every entry but the tail bias [3] changes with the width
     with pytest.raises(AssertionError, match=r"wrong shapes \(39\): model\.0\.weight \[32, 3, 3, 3\] vs layout \[64"):
         check_layout(DnCNN(depth=20, width=32, batch_norm=False), LAYOUTS / "dncnn_kair_color.json")
 
