@@ -26,11 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pngan.models import blocks
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad the bottom and right of a (B, C, H, W) batch up to a multiple of `multiple`.
+    """Reflect-pad a (B, C, H, W) batch to a multiple of `multiple`; also return the original H, W.
 
-    Returns the padded batch and the original H and W (crop the output back with them).
     Reflect padding needs the padding to be smaller than the image, hence the minimum size.
     """
     if x.dim() != 4:
@@ -38,27 +39,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     height, width = x.shape[-2:]
     if height < multiple or width < multiple:
         raise ValueError(f"input {height}x{width} is smaller than the minimum {multiple}x{multiple}")
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-    return x, height, width
+    return blocks.pad_to_multiple(x, multiple), height, width
 
 
 def _conv(in_ch: int, out_ch: int, kernel_size: int, bias: bool = False) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias)
-
-
-class BlurPool(nn.Module):
-    """Anti-aliased stride-2 downsampling: reflect pad 1, depthwise [1,2,1]^2/16 blur, stride 2."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        kernel = torch.outer(taps, taps) / 16.0
-        self.register_buffer("filt", kernel.expand(channels, 1, 3, 3).clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
 
 
 class SpatialAttention(nn.Module):
@@ -131,10 +116,10 @@ class ResidualDownSample(nn.Module):
             nn.PReLU(),
             nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
             nn.PReLU(),
-            BlurPool(channels),
+            blocks.BlurPool2d(channels),
             nn.Conv2d(channels, 2 * channels, 1, bias=bias),
         )
-        self.bot = nn.Sequential(BlurPool(channels), nn.Conv2d(channels, 2 * channels, 1, bias=bias))
+        self.bot = nn.Sequential(blocks.BlurPool2d(channels), nn.Conv2d(channels, 2 * channels, 1, bias=bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.top(x) + self.bot(x)

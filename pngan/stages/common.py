@@ -1,0 +1,47 @@
+"""What every stage shares: parameters from a notebook namespace, output folders, metrics files."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from pngan.paths import scratch_dir
+from pngan.runtime import atomic_write_text
+
+
+def collect(fn: Callable, namespace: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `fn` taken from a notebook's namespace (its parameters cell)."""
+    names = [p for p in inspect.signature(fn).parameters if p in namespace]
+    return {name: namespace[name] for name in names}
+
+
+def out_dir(path: str | Path | None, stage: str) -> Path:
+    """The stage's output folder; None (a notebook run by hand or under nbval) means scratch."""
+    folder = Path(path) if path is not None else scratch_dir(stage)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _round(value: Any, digits: int = 6) -> Any:
+    """Round floats to `digits` significant digits so committed metrics diff cleanly."""
+    if isinstance(value, float):
+        return value if not math.isfinite(value) or value == 0 else float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _round(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round(v, digits) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    return atomic_write_text(path, json.dumps(_round(data), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path, what: str = "metrics") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found (run its pipeline stage first)")
+    return json.loads(path.read_text())
