@@ -154,6 +154,7 @@ def test_parse_instance():
     assert sidd.parse_instance("0052_002_S6_01600_01000_5500_N")["iso"] == 1600
     assert sidd.parse_instance("0052_002_S6_01600_01000_5500_N_7") is None
     assert sidd.parse_name("0052_002_S6_01600_01000_5500_N_7")["patch"] == 7
+    assert sidd.parse_name("0052_002_S6_01600_01000_5500_N_7")["instance"] == "0052_002_S6_01600_01000_5500_N"
     assert sidd.parse_name("0052_002_S6_01600_01000_5500") is None
 
 
@@ -381,4 +382,6 @@ def test_clean_folder_and_dispatcher_arguments(tmp_path):
         read_dataset("sidd", tmp_path)
     with pytest.raises(ValueError, match="data kind 'polyu' takes no option.s. name_pattern; its options: dataset"):
         read_dataset("polyu", tmp_path, name_pattern="x")
+    with pytest.raises(ValueError, match=r"name_pattern '\(' is not a regular expression"):
+        read_dataset("clean", tmp_path, name_pattern="(")
     assert set(KINDS) == {"generic", "clean", "sidd_small", "sidd_medium", "sidd_val", "sidd_benchmark", "dnd", "polyu", "nam_cc15", "nam_cc60", "auto"}

@@ -201,9 +201,9 @@ class EpochSampler(Sampler):
     from a DistributedSampler (seeded with `seed`, told the epoch). `set_epoch` resumes.
     """
 
-    def __init__(self, dataset: Dataset, shuffle: bool = True, seed: int = 0, distributed: bool = False, drop_last: bool = False):
+    def __init__(self, dataset: Dataset, shuffle: bool = True, seed: int = 0, distributed: bool = False):
         self.size, self.shuffle, self.seed, self.epoch = len(dataset), shuffle, seed, 0
-        self.distributed = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
+        self.distributed = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -234,13 +234,17 @@ def make_loader(
     drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader over `dataset` with an `EpochSampler` (a DistributedSampler share when
-    `distributed`, which needs an initialised torch.distributed process group)."""
+    `distributed`, which needs an initialised torch.distributed process group).
+
+    Each pass over the loader is the next epoch; to resume, call `loader.sampler.set_epoch(e)`.
+    Workers are persistent: the sampler, not the workers, carries the epoch.
+    """
     if distributed and not (dist.is_available() and dist.is_initialized()):
         raise ValueError("distributed=True needs an initialised torch.distributed process group (run under torchrun)")
     return DataLoader(
         dataset,
         batch_size=batch,
-        sampler=EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed, drop_last=drop_last),
+        sampler=EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed),
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),

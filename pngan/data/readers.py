@@ -70,7 +70,10 @@ def typed_meta(strings: dict[str, str], where: str) -> dict[str, Any]:
 
 
 def _with_names(pairs: list[Pair], name_pattern: str | None) -> list[Pair]:
-    pattern = re.compile(name_pattern) if name_pattern is not None else None
+    try:
+        pattern = re.compile(name_pattern) if name_pattern is not None else None
+    except re.error as err:
+        raise ValueError(f"name_pattern '{name_pattern}' is not a regular expression: {err}") from err
     out = []
     for p in pairs:
         extra = _pattern_meta(pattern, p) if pattern is not None else parse_known_name(p.name)

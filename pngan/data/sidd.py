@@ -46,8 +46,9 @@ BENCHMARK_NOISY = ("BenchmarkNoisyBlocksSrgb.mat", "BenchmarkNoisyBlocksSrgb")
 
 def _instance_meta(match: re.Match) -> dict[str, Any]:
     g = match.groupdict()
+    instance = "_".join(g[k] for k in ("scene_instance", "scene", "camera", "iso", "shutter", "illuminant", "brightness"))
     meta: dict[str, Any] = {
-        "instance": match.group(0) if g.get("patch") is None else match.group(0).rsplit("_", 1)[0],
+        "instance": instance,
         "scene_instance": g["scene_instance"],
         "scene": g["scene"],
         "camera": g["camera"],
