@@ -57,6 +57,15 @@ def test_small_parts_get_a_group_when_there_are_enough():
     assert split_pairs(synthetic_pairs(1, 4), {"train": 0.8, "test": 0.2})["test"] == []
 
 
+def test_uneven_groups_land_close_to_the_targets():
+    sizes = [11, 4, 3, 3, 2, 2]  # targets 17.5 / 3.75 / 3.75: the best is 11+3+3 / 4 / 2+2
+    pairs = [Pair(f"g{g}_{j}", None, None, {"scene": f"g{g}"}) for g, n in enumerate(sizes) for j in range(n)]
+    for seed in range(5):
+        splits = split_pairs(pairs, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=seed)
+        assert {k: len(v) for k, v in splits.items()} == {"train": 17, "val": 4, "test": 4}
+        assert_disjoint(splits, "scene")
+
+
 def test_group_by_camera_and_pairs_without_the_key():
     pairs = synthetic_pairs(9, 2) + [Pair("loose", None, None, {"dataset": "synth"})]
     splits = split_pairs(pairs, {"a": 0.5, "b": 0.5}, group_by="camera", seed=1)

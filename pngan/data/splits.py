@@ -37,36 +37,49 @@ def _check_fractions(fractions: Mapping[str, float]) -> None:
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {dict(fractions)}")
 
 
+def _assign(
+    order: np.ndarray, sizes: list[int], fractions: Mapping[str, float], total: int
+) -> tuple[list[str], dict[str, int]]:
+    """Greedy pass: each group, in `order`, goes to the part furthest below its target count;
+    parts with a positive fraction that are still empty take the last groups if they must."""
+    positive = [s for s in fractions if fractions[s] > 0]
+    counts = dict.fromkeys(fractions, 0)
+    part_of = [""] * len(sizes)
+    for visited, g in enumerate(order):
+        empty = [s for s in positive if counts[s] == 0]
+        candidates = empty if len(empty) >= len(order) - visited else positive
+        part = max(candidates, key=lambda s: (fractions[s] * total - counts[s], fractions[s]))
+        part_of[g] = part
+        counts[part] += sizes[g]
+    return part_of, counts
+
+
 def split_pairs(
     pairs: Sequence[Pair],
     fractions: Mapping[str, float],
     group_by: str = "scene",
     seed: int = 0,
+    tries: int = 64,
 ) -> dict[str, list[Pair]]:
     """Split pairs into named parts (e.g. {'train': .8, 'val': .1, 'test': .1}) by whole groups.
 
-    `group_by` is a metadata key ('scene', 'camera', 'image', ...) or 'file'. Groups are visited
-    in a seeded random order and each goes to the part furthest below its target pair count;
-    every part with a positive fraction gets at least one group while there are enough groups.
-    Deterministic for a given seed; pairs keep their input order inside each part.
+    `group_by` is a metadata key ('scene', 'camera', 'image', ...) or 'file'. `tries` seeded
+    random group orders are each assigned greedily (a group goes to the part furthest below its
+    target pair count; every part with a positive fraction gets a group while there are
+    enough); the assignment closest to the target counts wins. Deterministic for a given seed;
+    pairs keep their input order inside each part.
     """
     _check_fractions(fractions)
     groups: dict[tuple[str, str], list[Pair]] = defaultdict(list)
     for p in pairs:
         groups[group_key(p, group_by)].append(p)
     keys = sorted(groups)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    names = list(fractions)
-    positive = [s for s in names if fractions[s] > 0]
-    counts = dict.fromkeys(names, 0)
-    part_of: dict[tuple[str, str], str] = {}
-    for visited, g in enumerate(order):
-        empty = [s for s in positive if counts[s] == 0]
-        candidates = empty if len(empty) >= len(order) - visited else positive
-        part = max(candidates, key=lambda s: (fractions[s] * len(pairs) - counts[s], fractions[s]))
-        part_of[keys[g]] = part
-        counts[part] += len(groups[keys[g]])
-    return {s: [p for p in pairs if part_of[group_key(p, group_by)] == s] for s in names}
+    sizes = [len(groups[k]) for k in keys]
+    rng = np.random.default_rng(seed)
+    candidates = [_assign(rng.permutation(len(keys)), sizes, fractions, len(pairs)) for _ in range(tries)]
+    part_of, _ = min(candidates, key=lambda c: sum(abs(c[1][s] - fractions[s] * len(pairs)) for s in fractions))
+    part_by_key = dict(zip(keys, part_of))
+    return {s: [p for p in pairs if part_by_key[group_key(p, group_by)] == s] for s in fractions}
 
 
 def _source(ref: ImageRef | None) -> str:
