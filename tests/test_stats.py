@@ -54,8 +54,10 @@ def test_uint8_numpy_and_float_tensor_give_the_same_noise():
 
 def test_bad_inputs_name_the_problem():
     img = np.zeros((8, 8, 3), np.uint8)
-    with pytest.raises(ValueError, match="clean .* and noisy .* differ in shape"):
+    with pytest.raises(ValueError, match=r"clean and noisy differ in shape: 1 x 8x8 vs 1 x 8x9 \(images x height x width\)"):
         list(stats.iter_noise(img, np.zeros((8, 9, 3), np.uint8)))
+    with pytest.raises(ValueError, match=r"noisy: float values span \[255, 255\]; float images must be in \[0, 1\]"):
+        list(stats.iter_noise(img.astype(float), np.full((8, 8, 3), 255.0)))
     with pytest.raises(ValueError, match=r"noisy: expected a 3-channel image laid out H x W x 3 \(numpy\), got shape \(3, 8, 8\)"):
         list(stats.iter_noise(img, np.zeros((3, 8, 8), np.uint8)))
     with pytest.raises(ValueError, match="max_lag must be >= 2"):
@@ -219,6 +221,17 @@ def test_noise_level_masks_sparse_bins():
 
 
 # ---------------------------------------------------------------- the accumulator
+
+
+def test_noise_free_images_do_not_dilute_the_means():
+    noise = _blur_wrap(RNG(16).normal(0, 0.03, (64, 64, 3)), KERNEL)
+    acc = stats.NoiseStats(max_lag=2, psd_bins=4)
+    acc.add(np.zeros((64, 64, 3)), noise)
+    acc.add(np.full((64, 64, 3), 0.5), np.full((64, 64, 3), 0.5))  # no noise at all: R undefined
+    np.testing.assert_allclose(acc.autocorrelation().values, stats.autocorrelation(noise, 2), rtol=1e-9)
+    np.testing.assert_allclose(acc.channel_correlation(), stats.channel_correlation(noise), rtol=1e-9)
+    np.testing.assert_allclose(acc.power_spectrum().power, stats.power_spectrum(noise, 4)[1], rtol=1e-9)
+    assert acc.images == 2 and np.isnan(acc.per_image().loc[1, "lag1_h"])
 
 
 def test_noise_stats_accumulates_per_image_means():
