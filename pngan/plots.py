@@ -3,9 +3,10 @@
 Every function takes its results for any number of models, in a mapping `name -> result`,
 and returns a `matplotlib.figure.Figure`. Put the reference (the real noise) first: the first
 model is always drawn in black, the others in seaborn's colour-blind-safe palette with
-distinct line styles, so figures also read in greyscale. Figures are built without pyplot:
-nothing here selects a backend, so notebooks keep their inline display (a returned Figure
-shows once) and scripts need no display; `save` writes a PNG at the fixed `DPI`.
+distinct line styles, so figures also read in greyscale. Nothing here selects a backend:
+figures come from pyplot under whatever backend is active (a notebook's inline one, Agg in a
+headless script) and are released from pyplot at once, so a returned Figure shows once in a
+notebook and no figure piles up in scripts; `save` writes a PNG at the fixed `DPI`.
 
 Units: noise in 8-bit levels (/255), clean intensity in 8-bit levels, spatial frequency in
 cycles per pixel, lags in pixels.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import matplotlib as mpl
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from pngan.stats import CHANNELS, NoiseStats, as_image_batch
@@ -75,8 +76,16 @@ def model_styles(names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _new_figure(**kwargs: Any) -> Figure:
+    """A figure from pyplot (which lets the active backend, e.g. a notebook's, display it),
+    released from pyplot's list of open figures at once: shown only when returned, never leaked."""
+    fig = plt.figure(dpi=DPI, **kwargs)
+    plt.close(fig)
+    return fig
+
+
 def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return _new_figure(figsize=(width, height), layout="constrained")
 
 
 def _check_models(results: Mapping[str, Any]) -> list[str]:
@@ -164,7 +173,9 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     """Noise level functions: noise std against clean intensity, one panel per channel.
 
     Each point is a clean-intensity bin at the mean intensity of its pixels; bins with fewer
-    pixels than the NoiseStats' `nlf_min_count` are left out.
+    pixels than the NoiseStats' `nlf_min_count` are left out. Accumulate one camera / ISO per
+    NoiseStats: pooled over different noise levels, each bin's std depends on which images
+    happen to have pixels of that intensity, and the curve turns jagged.
     """
     names = _check_models(stats)
     styles = model_styles(names)
@@ -417,7 +428,7 @@ def crops(
     pw, ph = cw * scale, ch * scale
     width = 2 * _CROP_PAD + len(images) * pw + (len(images) - 1) * _CROP_GAP
     height = 2 * _CROP_PAD + rows * (_CROP_TITLE + ph) + (rows - 1) * _CROP_GAP
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    fig = _new_figure(figsize=(width / DPI, height / DPI))
     for row in range(rows):
         bottom = height - (_CROP_PAD + row * (_CROP_TITLE + ph + _CROP_GAP) + _CROP_TITLE + ph)
         for col, (name, image) in enumerate(images.items()):
@@ -455,6 +466,5 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    if "matplotlib.pyplot" in sys.modules:  # a figure made through pyplot stays registered until closed
-        sys.modules["matplotlib.pyplot"].close(fig)
+    plt.close(fig)  # figures made here are released already; a user's own pyplot figure is closed
     return path

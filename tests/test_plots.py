@@ -201,6 +201,15 @@ def test_crops_reject_bad_boxes_and_scales():
         plots.crops(clean, {"real": real}, scale=1.5)
 
 
+def test_figures_are_not_left_open_in_pyplot(results):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    fig = plots.power_spectra(results)
+    assert plt.get_fignums() == before  # a notebook shows the returned figure once; scripts do not leak
+    assert fig.dpi == plots.DPI
+
+
 def test_save_writes_png_and_closes_pyplot_figures(tmp_path):
     import matplotlib.pyplot as plt
 
