@@ -122,6 +122,15 @@ def _select_channel(values: np.ndarray, channel: int | None) -> np.ndarray:
 # ---------------------------------------------------------------- distributions
 
 
+def _central_half_width(counts: np.ndarray, edges: np.ndarray, mass: float) -> float:
+    """Smallest |edge| bound of the bins holding the central `mass` (counts: [under, bins..., over])."""
+    cumulative = np.cumsum(counts) / counts.sum()
+    first, last = np.searchsorted(cumulative, [(1 - mass) / 2, (1 + mass) / 2])  # indices into counts
+    left = edges[int(np.clip(first - 1, 0, len(edges) - 1))]  # counts[k] is the bin [edges[k-1], edges[k]]
+    right = edges[int(np.clip(last, 0, len(edges) - 1))]
+    return float(max(abs(left), abs(right)))
+
+
 @_styled
 def histograms(stats: Mapping[str, NoiseStats], log: bool = False) -> Figure:
     """Noise histograms per channel (one panel each), one line per model.
@@ -149,10 +158,7 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False) -> Figure:
         for c, ax in enumerate(axes):
             ax.stairs(density[c], levels, baseline=None, color=st["color"], linestyle=st["linestyle"],
                       linewidth=st["linewidth"], label=label)
-        cumulative = np.cumsum(hist.counts.sum(axis=0)) / hist.counts.sum()
-        lo, hi = np.searchsorted(cumulative, [0.0025, 0.9975])
-        half_width = max(half_width, abs(levels[min(max(lo - 1, 0), len(levels) - 1)]),
-                         abs(levels[min(hi, len(levels) - 1)]))
+        half_width = max(half_width, _central_half_width(hist.counts.sum(axis=0), levels, 0.995))
     for c, ax in enumerate(axes):
         ax.set_title(f"{CHANNELS[c]} channel")
         ax.set_xlabel("noise y − x (8-bit levels)")

@@ -234,3 +234,14 @@ def test_real_sidd_noise_against_awgn_and_blurred(real_pairs_dev, tmp_path):
     lag1 = {line.get_label(): line.get_ydata()[1] for line in fig.axes[0].lines if not line.get_label().startswith("_")}
     assert lag1["real"] > 0.3 and abs(lag1["AWGN"]) < 0.05 and lag1["blurred"] > 0.5
     _saved(fig, tmp_path, "sidd_profiles")
+
+
+def test_linear_histograms_zoom_on_the_central_mass():
+    """A narrow and a wide model: the x range is set by the wide one's central 99.5 %."""
+    rng = np.random.default_rng(3)
+    clean = np.full((100, 100, 3), 128, np.uint8)
+    narrow, wide = stats.NoiseStats(max_lag=2), stats.NoiseStats(max_lag=2)
+    narrow.add(clean, (128 + rng.integers(-2, 3, clean.shape)).astype(np.uint8))  # uniform on -2..2
+    wide.add(clean, (128 + rng.integers(-10, 11, clean.shape)).astype(np.uint8))  # uniform on -10..10
+    fig = plots.histograms({"narrow": narrow, "wide": wide})
+    assert fig.axes[0].get_xlim() == (-10.5, 10.5)
