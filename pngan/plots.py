@@ -392,6 +392,19 @@ def _as_uint8(image: Any, name: str) -> np.ndarray:
     return np.clip(np.rint(batch[0] * 255.0), 0, 255).astype(np.uint8)
 
 
+def _crop_box(box: tuple[int, int, int, int] | None, h: int, w: int) -> tuple[slice, slice]:
+    top, left, ch, cw = box if box is not None else ((h - min(h, 128)) // 2, (w - min(w, 128)) // 2,
+                                                     min(h, 128), min(w, 128))
+    if top < 0 or left < 0 or ch < 1 or cw < 1 or top + ch > h or left + cw > w:
+        raise ValueError(f"box {(top, left, ch, cw)} (top, left, height, width) does not fit the {h}x{w} image")
+    return slice(top, top + ch), slice(left, left + cw)
+
+
+def _noise_view(noisy: np.ndarray, clean: np.ndarray, gain: float) -> np.ndarray:
+    """0.5 + gain (y - x) as uint8: mid grey where there is no noise."""
+    return np.clip(np.rint(127.5 + gain * (noisy.astype(np.float64) - clean)), 0, 255).astype(np.uint8)
+
+
 def _auto_gain(noisy: list[np.ndarray], clean: np.ndarray) -> float:
     std = max(float((y.astype(np.float64) - clean).std()) for y in noisy)
     return max(1.0, round(32.0 / std, 1)) if std > 0 else 1.0
@@ -414,44 +427,42 @@ def crops(
     model's crop noise spans +-96 of the +-127 levels (one gain for all, so the panels compare).
     """
     names = _check_models(noisy)
+    if "clean" in names:
+        raise ValueError("'clean' names the first column; give the noisy versions other names")
     if int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be a positive integer (pixel replication), got {scale}")
     base = _as_uint8(clean, "clean")
-    h, w = base.shape[:2]
-    top, left, ch, cw = box if box is not None else ((h - min(h, 128)) // 2, (w - min(w, 128)) // 2, min(h, 128), min(w, 128))
-    if top < 0 or left < 0 or ch < 1 or cw < 1 or top + ch > h or left + cw > w:
-        raise ValueError(f"box {(top, left, ch, cw)} (top, left, height, width) does not fit the {h}x{w} image")
-    images = {"clean": base}
+    rows_slice, cols_slice = _crop_box(box, *base.shape[:2])
+    panels = {"clean": base[rows_slice, cols_slice]}
     for name in names:
-        images[name] = _as_uint8(noisy[name], name)
-        if images[name].shape != base.shape:
-            raise ValueError(f"{name}: shape {images[name].shape} differs from the clean image's {base.shape}")
+        image = _as_uint8(noisy[name], name)
+        if image.shape != base.shape:
+            raise ValueError(f"{name}: shape {image.shape} differs from the clean image's {base.shape}")
+        panels[name] = image[rows_slice, cols_slice]
     if amplify == "auto":
-        amplify = _auto_gain([images[n][top:top + ch, left:left + cw] for n in names], base[top:top + ch, left:left + cw])
+        amplify = _auto_gain([panels[n] for n in names], panels["clean"])
     elif amplify is not None and (isinstance(amplify, str) or amplify <= 0):
         raise ValueError(f"amplify must be a positive gain, 'auto' or None, got {amplify!r}")
+
     rows = 2 if amplify else 1
-    pw, ph = cw * scale, ch * scale
-    width = 2 * _CROP_PAD + len(images) * pw + (len(images) - 1) * _CROP_GAP
+    ph, pw = (n * scale for n in panels["clean"].shape[:2])
+    width = 2 * _CROP_PAD + len(panels) * pw + (len(panels) - 1) * _CROP_GAP
     height = 2 * _CROP_PAD + rows * (_CROP_TITLE + ph) + (rows - 1) * _CROP_GAP
     fig = _new_figure(figsize=(width / DPI, height / DPI))
     for row in range(rows):
+        # whole-pixel axes positions: the image is drawn without resampling
         bottom = height - (_CROP_PAD + row * (_CROP_TITLE + ph + _CROP_GAP) + _CROP_TITLE + ph)
-        for col, (name, image) in enumerate(images.items()):
-            left_px = _CROP_PAD + col * (pw + _CROP_GAP)
-            ax = fig.add_axes((left_px / width, bottom / height, pw / width, ph / height))
+        for col, (name, crop) in enumerate(panels.items()):
+            left = _CROP_PAD + col * (pw + _CROP_GAP)
+            ax = fig.add_axes((left / width, bottom / height, pw / width, ph / height))
             ax.set_axis_off()
-            crop = image[top:top + ch, left:left + cw]
-            if row == 0:
-                ax.set_title(name, fontsize=9, pad=3)
-            elif name == "clean":
+            if row == 1 and name == "clean":
                 ax.text(0.5, 0.5, f"noise × {amplify:g}\n(mid grey = 0)", ha="center", va="center",
                         fontsize=9, transform=ax.transAxes)
                 continue
-            else:
-                noise = crop.astype(np.float64) - base[top:top + ch, left:left + cw]
-                crop = np.clip(np.rint(127.5 + amplify * noise), 0, 255).astype(np.uint8)
-                ax.set_title(f"{name} noise", fontsize=9, pad=3)
+            if row == 1:
+                crop, name = _noise_view(crop, panels["clean"], amplify), f"{name} noise"
+            ax.set_title(name, fontsize=9, pad=3)
             ax.imshow(np.repeat(np.repeat(crop, scale, axis=0), scale, axis=1), interpolation="nearest")
     return fig
 
