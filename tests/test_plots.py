@@ -228,7 +228,7 @@ def test_save_writes_png_and_closes_pyplot_figures(tmp_path):
 @pytest.mark.shared_data
 def test_real_sidd_noise_against_awgn_and_blurred(real_pairs_dev, tmp_path):
     """On real SIDD noise the figures show what METHOD.md says: correlated, unlike AWGN."""
-    pairs = [p.load()[::-1] for p in read_paired_folder(real_pairs_dev / "SIDD_small")[:6]]
+    pairs = [p.load()[::-1] for p in read_paired_folder(real_pairs_dev / "SIDD_small")[:3]]
     res = three_model_stats(pairs)
     fig = plots.autocorrelation_profiles(res)
     lag1 = {line.get_label(): line.get_ydata()[1] for line in fig.axes[0].lines if not line.get_label().startswith("_")}

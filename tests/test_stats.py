@@ -273,6 +273,12 @@ def test_summary_table_groups_by_metadata_and_aggregates_like_the_table():
     assert (table[["lag1_h", "lag1_v", "lag2_h", "corr_rg", "corr_gb", "corr_rb"]].abs() < 0.06).all().all()
     markdown = stats.table_markdown(table)
     assert markdown.splitlines()[2].startswith("| awgn | A | 3 | 4.0 [")
+    # metadata per model (a mapping) instead of shared by all models (a sequence)
+    per_model = stats.summary_table({"x": pairs([3, 3]), "y": pairs([9])},
+                                    meta={"x": [{"iso": 100}, {"iso": 200}], "y": [{"iso": 100}]}, group_by="iso")
+    assert list(zip(per_model["model"], per_model["iso"], per_model["n_images"])) == [("x", 100, 1), ("x", 200, 1), ("y", 100, 1)]
+    with pytest.raises(ValueError, match="model 'y': more pairs than metadata entries \\(1\\)"):
+        stats.summary_table({"y": pairs([9, 9])}, meta={"y": [{"iso": 100}]})
 
 
 # ---------------------------------------------------------------- METHOD.md section 5 on the dev data
