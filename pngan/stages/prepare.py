@@ -10,15 +10,20 @@ embedded simulated camera by default, or any real data set that `pngan.data.read
 
 from __future__ import annotations
 
+import shutil
 import zlib
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pngan.data import simulate
 from pngan.data.pairs import ArrayImage, Pair, read_clean_folder
+from pngan.data.patches import make_patch_set, read_patch_set
+from pngan.data.readers import read_dataset
+from pngan.data.splits import split_pairs
+from pngan.paths import scratch_dir
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 
@@ -32,8 +37,6 @@ def stable_seed(*parts: Any) -> int:
 
 def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int) -> list[Pair]:
     """Every clean source image (embedded + `clean_dirs`) seen by every simulated camera profile."""
-    from pngan.data import simulate
-
     sources = [(name, scene, (lambda img=img: img)) for name, scene, img in simulate.embedded_sources()]
     for folder in clean_dirs:
         sources += [(p.name, p.scene, p.clean.load) for p in read_clean_folder(folder)]
@@ -55,19 +58,18 @@ def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int)
     return pairs
 
 
-def source_pairs(source: str, root: str | None, clean_dirs: list[str], profiles, seed: int) -> list[Pair]:
+def source_pairs(source: str, root: str | None, clean_dirs: list[str], profiles, seed: int, reader_options: dict) -> list[Pair]:
     if source == "simulated":
         return simulated_pairs(profiles, clean_dirs, seed)
     if root is None:
         raise ValueError(f"prepare.root: source '{source}' needs the folder of the data set")
-    from pngan.data.readers import read_dataset
-
-    return read_dataset(source, root)
+    return read_dataset(source, root, **reader_options)
 
 
 def run(
     source: str = "simulated",
     root: str | None = None,
+    reader_options: dict[str, Any] | None = None,
     clean_dirs: list[str] = (),
     profiles: list[str] | str = "all",
     fractions: dict[str, float] | None = None,
@@ -82,40 +84,70 @@ def run(
     metrics_file: str | None = None,
 ) -> dict[str, Any]:
     """Build the prepared data set; returns (and writes to `metrics_file`) its summary."""
-    from pngan.data.patches import make_patch_set
-    from pngan.data.splits import split_pairs
-
+    scratch = out_dir is None
     out = _out_dir(out_dir, "prepare")
-    pairs = source_pairs(source, root, list(clean_dirs), profiles, seed)
+    pairs = source_pairs(source, root, list(clean_dirs), profiles, seed, reader_options or {})
     if max_pairs is not None:
         pairs = pairs[:max_pairs]
     fractions = fractions or {"train": 0.6, "val": 0.15, "test": 0.25}
     splits = split_pairs(pairs, fractions, group_by=split_by, seed=seed)
-    rows = []
     for split in SPLITS:
         size, per_image = (patch_size, patches_per_image) if split == "train" else (eval_size, eval_blocks_per_image)
-        index = make_patch_set(splits.get(split, []), out / split, size=size, per_image=per_image, seed=stable_seed(seed, split))
-        rows.append(index.assign(split=split))
-    manifest = pd.concat(rows, ignore_index=True)
+        make_patch_set(splits.get(split, []), out / split, size=size, per_image=per_image,
+                       seed=stable_seed(seed, split), overwrite=scratch)
+    manifest = pd.concat(
+        [pd.read_csv(out / split / "index.csv").assign(split=split) for split in SPLITS], ignore_index=True
+    )
     manifest.to_csv(out / "manifest.csv", index=False)
-    summary = summarize(manifest, splits, source, split_by)
+    summary = summarize(out, manifest, splits, source, split_by)
     if metrics_file:
         write_json(metrics_file, summary)
     return summary
 
 
-def summarize(manifest: pd.DataFrame, splits: dict[str, list[Pair]], source: str, split_by: str) -> dict[str, Any]:
-    groups = {s: sorted({str(p.meta.get(split_by, p.name)) for p in splits.get(s, [])}) for s in SPLITS}
+def load_split(data_dir: str | Path, split: str) -> list[Pair]:
+    """The pairs of one split of a prepared data set, with their metadata."""
+    return read_patch_set(Path(data_dir) / split)
+
+
+def summarize(out: Path, manifest: pd.DataFrame, splits: dict[str, list[Pair]], source: str, split_by: str) -> dict[str, Any]:
+    """Counts per split, and the noisy-vs-clean PSNR of the evaluation splits (per profile when simulated)."""
     summary: dict[str, Any] = {
         "source": source,
         "split_by": split_by,
-        "groups": {s: len(g) for s, g in groups.items()},
+        "groups": {s: len({str(p.meta.get(split_by, p.name)) for p in splits.get(s, [])}) for s in SPLITS},
         "source_pairs": {s: len(splits.get(s, [])) for s in SPLITS},
-        "images": dict(Counter(manifest["split"])),
+        "images": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
     }
-    if "noisy_psnr" in manifest:
-        summary["noisy_psnr_db"] = {
-            s: {"median": float(np.median(g)), "min": float(g.min()), "max": float(g.max())}
-            for s, g in manifest.groupby("split")["noisy_psnr"]
-        }
+    psnr = {}
+    for split in ("val", "test"):
+        for pair in load_split(out, split):
+            noisy, clean = pair.load()
+            mse = np.mean((noisy.astype(np.float64) - clean) ** 2) / 255.0**2
+            key = f"{split}/{pair.meta.get('profile', 'all')}"
+            psnr.setdefault(key, []).append(10 * np.log10(1 / max(mse, 1e-12)))
+    summary["noisy_psnr_db"] = {k: {"median": float(np.median(v)), "n": len(v)} for k, v in sorted(psnr.items())}
     return summary
+
+
+SMOKE = dict(max_pairs=15, patch_size=48, patches_per_image=2, eval_size=64, eval_blocks_per_image=1)
+
+
+def prepared_or_smoke(data_dir: str | Path | None) -> Path:
+    """`data_dir` if given; otherwise a small simulated data set in scratch, made once and reused.
+
+    Lets every later stage's notebook run by hand or under nbval without the pipeline's outputs.
+    """
+    if data_dir is not None:
+        path = Path(data_dir)
+        if not (path / "manifest.csv").is_file():
+            raise FileNotFoundError(f"{path}: no prepared data set here (manifest.csv missing); run the prepare stage")
+        return path
+    path = scratch_dir("prepare-smoke")
+    if not (path / "manifest.csv").is_file():  # built in a side folder, renamed when complete
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        run(out_dir=str(tmp), **SMOKE)
+        shutil.rmtree(path)
+        tmp.rename(path)
+    return path
