@@ -53,7 +53,7 @@ def _checked(index: int, pair: tuple[np.ndarray, np.ndarray], who: str) -> tuple
 def checked_pairs(pairs: TrainPairs, who: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Iterate over (clean, noisy) uint8 pairs, raising ValueError (naming `who`) on bad input."""
     if isinstance(pairs, Iterator):
-        raise ValueError(f"{who}: pairs must be a sequence (fitting may read them more than once), not a one-shot iterator")
+        raise ValueError(f"{who}: pairs must be a sequence (fits read them more than once), not a one-shot iterator")
     if len(pairs) == 0:
         raise ValueError(f"{who}: no training pairs given")
     return (_checked(i, pair, who) for i, pair in enumerate(pairs))
@@ -91,7 +91,7 @@ def masked_noise(pairs: TrainPairs, max_clipped_fraction: float, who: str) -> It
     """
     usable = usable_levels(pairs, max_clipped_fraction, who)
     if not usable.any():
-        raise ValueError(f"{who}: every clean level is clipped too often to fit (max_clipped_fraction={max_clipped_fraction})")
+        raise ValueError(f"{who}: every clean level is clipped too often (max_clipped_fraction={max_clipped_fraction})")
     channels = np.arange(3)
     for clean, noisy in checked_pairs(pairs, who):
         mask = usable[channels, clean] & ~is_clipped(noisy)
@@ -112,8 +112,14 @@ class LevelHistogram:
             raise ValueError(f"level histogram must have shape (3, {LEVELS}, {LEVELS}), got {counts.shape}")
         self.total = float(counts.sum())
         noise = (np.arange(LEVELS)[None, :] - np.arange(LEVELS)[:, None]) / 255.0  # [clean, noisy]
-        # per channel second moment of the measured noise: the start of every search
-        self.mean_energy = (counts * noise**2).sum(axis=(1, 2)) / counts.sum(axis=(1, 2))
+        pixels = np.maximum(counts.sum(axis=(1, 2)), 1.0)  # a channel may be empty (tests)
+        level_share = counts.sum(axis=2) / pixels[:, None]  # [channel, clean level]
+        intensity = np.arange(LEVELS) / 255.0
+        # per channel: second moment of the measured noise (where searches start) and the
+        # mean and std of clean intensity (to centre and scale line fits)
+        self.mean_energy = (counts * noise**2).sum(axis=(1, 2)) / pixels
+        self.mean_clean = level_share @ intensity
+        self.std_clean = np.sqrt(np.maximum(level_share @ intensity**2 - self.mean_clean**2, 0.0))
         self.entries = []
         for channel_counts in counts:
             clean, noisy = np.nonzero(channel_counts)

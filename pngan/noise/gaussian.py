@@ -142,23 +142,31 @@ class Heteroscedastic(NoiseModel):
         return self
 
     def _fit_line(self, histogram: LevelHistogram, channel: int) -> tuple[float, float]:
-        """(a, b) of one channel by L-BFGS from a = 0, in units of the measured noise energy."""
-        scale = histogram.mean_energy[channel]
-        x = np.arange(LEVELS) / 255.0
+        """(a, b) of one channel by L-BFGS from a = 0.
+
+        Searched as variance = energy * (slope * (x - mean) / spread + level), with the
+        channel's measured noise energy and the mean and std of its clean intensity, so the two
+        coordinates are of order 1 and nearly uncorrelated.
+        """
+        energy = histogram.mean_energy[channel]
+        mean, spread = histogram.mean_clean[channel], max(histogram.std_clean[channel], 1.0 / 255.0)
+        centred = (np.arange(LEVELS) / 255.0 - mean) / spread
 
         def mean_neg_log_likelihood(line: np.ndarray) -> tuple[float, np.ndarray]:
-            variance = scale * (line[0] * x + line[1])
+            variance = energy * (line[0] * centred + line[1])
             floored = variance < self.var_floor
             value, gradient = histogram.neg_log_likelihood(channel, np.where(floored, self.var_floor, variance))
-            gradient = np.where(floored, 0.0, gradient) * scale / histogram.total
-            return value / histogram.total, np.array([gradient @ x, gradient.sum()])
+            gradient = np.where(floored, 0.0, gradient) * energy / histogram.total
+            return value / histogram.total, np.array([gradient @ centred, gradient.sum()])
 
         result = minimize(
-            mean_neg_log_likelihood, np.array([0.0, 1.0]), jac=True, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-10}
+            mean_neg_log_likelihood, np.array([0.0, 1.0]), jac=True, method="L-BFGS-B",
+            options={"ftol": 1e-12, "gtol": 1e-8},
         )
         if not result.success:
             raise ValueError(f"{self.name}: the fit of channel {'RGB'[channel]} did not converge ({result.message})")
-        return float(scale * result.x[0]), float(scale * result.x[1])
+        slope, level = result.x
+        return float(energy * slope / spread), float(energy * (level - slope * mean / spread))
 
     def variance(self, clean: torch.Tensor) -> torch.Tensor:
         """Noise variance a_c x + b_c per pixel of `clean` (B, 3, H, W), floored at var_floor."""
@@ -284,7 +292,10 @@ class CorrelatedGaussian(NoiseModel):
         corr = np.asarray(matrix, dtype=np.float64)
         valid = corr.shape == (3, 3) and np.allclose(corr, corr.T) and np.allclose(np.diag(corr), 1.0)
         if not valid or np.any(np.linalg.eigvalsh(corr) <= 0):
-            raise ValueError(f"{self.name}: channel_corr must be a symmetric positive definite 3x3 matrix with unit diagonal, got {matrix!r}")
+            raise ValueError(
+                f"{self.name}: channel_corr must be a symmetric positive definite 3x3 matrix with unit diagonal, "
+                f"got {matrix!r}"
+            )
         return corr
 
     def fit(self, pairs: TrainPairs) -> "CorrelatedGaussian":
@@ -324,7 +335,8 @@ class CorrelatedGaussian(NoiseModel):
         field = F.conv2d(field, kernel.view(1, 1, 1, taps).expand(3, 1, 1, taps), groups=3)
         field = F.conv2d(field, kernel.view(1, 1, taps, 1).expand(3, 1, taps, 1), groups=3)
         mixing = self.std[:, None] * np.linalg.cholesky(self.channel_corr)
-        return clean + torch.einsum("cd,bdhw->bchw", torch.as_tensor(mixing, dtype=clean.dtype, device=clean.device), field)
+        mixing = torch.as_tensor(mixing, dtype=clean.dtype, device=clean.device)
+        return clean + torch.einsum("cd,bdhw->bchw", mixing, field)
 
     def params(self) -> dict[str, Any]:
         return {
