@@ -113,6 +113,16 @@ def test_heteroscedastic_recovers_its_line(gradients, a, b):
     fitted = Heteroscedastic().fit(as_pairs(gradients, noisy))
     assert fitted.params()["a"] == pytest.approx(a, rel=0.05)
     assert fitted.params()["b"] == pytest.approx(b, rel=0.05)
+    # the clean intensities covered, less 0.1% at each end: R and G are uniform on
+    # [0.05, 0.95]; B, the mean of two uniforms, has P(B < 0.05 + s) = 2 s^2 / 0.9^2
+    tail = math.sqrt(0.001 * 0.81 / 2)
+    assert np.allclose(fitted.x_range, [[0.05, 0.95], [0.05, 0.95], [0.05 + tail, 0.95 - tail]], atol=0.005)
+
+
+def test_heteroscedastic_holds_variance_outside_its_intensity_range():
+    model = Heteroscedastic(a=-0.01, b=0.006, x_range=[0.1, 0.4])
+    variance = model.variance(torch.tensor([0.0, 0.1, 0.25, 0.4, 0.9]).view(1, 1, 1, 5).expand(1, 3, 1, 5))[0, 0, 0]
+    assert variance.tolist() == pytest.approx([0.005, 0.005, 0.0035, 0.002, 0.002])
 
 
 def test_heteroscedastic_floors_negative_variance():
@@ -235,6 +245,10 @@ def test_constructors_reject_bad_arguments():
         Heteroscedastic(a=0.001)
     with pytest.raises(ValueError, match="three"):
         Heteroscedastic(a=[0.001, 0.002], b=0.001)
+    with pytest.raises(ValueError, match=r"x_range must be \[low, high\] in \[0, 1\]"):
+        Heteroscedastic(a=0.001, b=0.001, x_range=[0.6, 0.4])
+    with pytest.raises(ValueError, match=r"max_clipped_fraction must be in \[0, 1\)"):
+        CorrelatedGaussian(max_clipped_fraction=1.5)
     with pytest.raises(ValueError, match="positive definite"):
         CorrelatedGaussian(std=0.1, kernel_sigma=1.0, channel_corr=[[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, 1]])
 
@@ -333,3 +347,17 @@ def test_fits_on_real_sidd_pairs_are_sane(sidd_pairs):
 
     # nothing to fit in the fixed AWGN
     assert AWGN().fit(sidd_pairs).params() == {"sigma": 50 / 255}
+
+
+def test_fits_ignore_saturated_clean_pixels(gradients):
+    """Where the scene is brighter than white (darker than black) clean and noisy both clip:
+    those pixels say nothing about the noise level and must not pull it to 0."""
+    a, b = [0.004] * 3, [0.0004] * 3
+    noisy = Heteroscedastic(a=a, b=b).sample(gradients[:1], seeded(14))
+    (clean_u8, noisy_u8), = as_pairs(gradients[:1], noisy)
+    saturated = np.zeros((128, 512, 3), np.uint8)
+    saturated[:, :256] = 255
+    pairs = [(clean_u8, noisy_u8), (saturated, saturated)]
+    fitted = Heteroscedastic().fit(pairs)
+    assert fitted.params()["a"] == pytest.approx(a, rel=0.05)
+    assert fitted.params()["b"] == pytest.approx(b, rel=0.05)

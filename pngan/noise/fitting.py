@@ -113,13 +113,13 @@ class LevelHistogram:
         self.total = float(counts.sum())
         noise = (np.arange(LEVELS)[None, :] - np.arange(LEVELS)[:, None]) / 255.0  # [clean, noisy]
         pixels = np.maximum(counts.sum(axis=(1, 2)), 1.0)  # a channel may be empty (tests)
-        level_share = counts.sum(axis=2) / pixels[:, None]  # [channel, clean level]
+        self.level_share = counts.sum(axis=2) / pixels[:, None]  # [channel, clean level]
         intensity = np.arange(LEVELS) / 255.0
         # per channel: second moment of the measured noise (where searches start) and the
         # mean and std of clean intensity (to centre and scale line fits)
         self.mean_energy = (counts * noise**2).sum(axis=(1, 2)) / pixels
-        self.mean_clean = level_share @ intensity
-        self.std_clean = np.sqrt(np.maximum(level_share @ intensity**2 - self.mean_clean**2, 0.0))
+        self.mean_clean = self.level_share @ intensity
+        self.std_clean = np.sqrt(np.maximum(self.level_share @ intensity**2 - self.mean_clean**2, 0.0))
         self.entries = []
         for channel_counts in counts:
             clean, noisy = np.nonzero(channel_counts)
@@ -131,12 +131,25 @@ class LevelHistogram:
 
     @classmethod
     def from_pairs(cls, pairs: TrainPairs, who: str) -> "LevelHistogram":
+        """Counts of the pairs' pixels, leaving out clean values 0 and 255: those are clipped
+        themselves (the scene's true value is unknown), so their noise is not N(0, variance)."""
         counts = np.zeros((3, LEVELS * LEVELS))
         for clean, noisy in checked_pairs(pairs, who):
             index = clean.astype(np.int64) * LEVELS + noisy
             for c in range(3):
                 counts[c] += np.bincount(index[..., c].ravel(), minlength=LEVELS * LEVELS)
-        return cls(counts.reshape(3, LEVELS, LEVELS))
+        counts = counts.reshape(3, LEVELS, LEVELS)
+        counts[:, [0, LEVELS - 1], :] = 0
+        if np.any(counts.sum(axis=(1, 2)) == 0):
+            raise ValueError(f"{who}: a channel has no clean value strictly between 0 and 255 to fit on")
+        return cls(counts)
+
+    def intensity_range(self, channel: int, tail: float) -> tuple[float, float]:
+        """Clean intensities (in [0, 1]) below and above which lies a share `tail` of the pixels."""
+        cumulative = np.cumsum(self.level_share[channel])
+        low = int(np.searchsorted(cumulative, tail, side="right"))
+        high = int(np.searchsorted(cumulative, 1.0 - tail, side="left"))
+        return low / 255.0, min(high, LEVELS - 1) / 255.0
 
     def neg_log_likelihood(self, channel: int, variance_of_level: np.ndarray) -> tuple[float, np.ndarray]:
         """-log P(data of `channel` | noise variance per clean level) and its gradient.

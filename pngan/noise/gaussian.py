@@ -110,6 +110,10 @@ class Heteroscedastic(NoiseModel):
 
     In sRGB the fitted slope a_c can be negative (the tone curve compresses highlights), so it
     is never forced positive; when sampling, the variance is floored at `var_floor` instead.
+    A fit also records `x_range`, the clean intensities the training data covers (all but a
+    share `range_tail` at each end), and holds the variance at its edge values outside it
+    rather than extrapolating: a negative slope fitted on dark images would otherwise give
+    bright pixels no noise at all.
 
     Fit: maximum likelihood of (a_c, b_c) on the exact 8-bit likelihood of the pairs. Without
     clipping its score equations are those of the weighted least-squares fit of noise energy
@@ -119,24 +123,38 @@ class Heteroscedastic(NoiseModel):
     """
 
     name = "heteroscedastic"
-    fitted_params = ("a", "b")
+    fitted_params = ("a", "b", "x_range")
 
     def __init__(
         self,
         a: float | Sequence[float] | None = None,
         b: float | Sequence[float] | None = None,
+        x_range: Sequence[float] | Sequence[Sequence[float]] | None = None,
         var_floor: float = 1e-6,  # [guess] (0.26/255)^2: below one 8-bit step
+        range_tail: float = 1e-3,  # [guess]
     ):
         if (a is None) != (b is None):
             raise ValueError("heteroscedastic: pass both a and b, or neither (then fit)")
         if not var_floor > 0:
             raise ValueError(f"heteroscedastic: var_floor must be > 0, got {var_floor!r}")
+        if not 0 <= range_tail < 0.5:
+            raise ValueError(f"heteroscedastic: range_tail must be in [0, 0.5), got {range_tail!r}")
         self.a = None if a is None else _channel_values(a, self.name, "a", positive=False)
         self.b = None if b is None else _channel_values(b, self.name, "b", positive=False)
+        self.x_range = np.array([[0.0, 1.0]] * 3) if x_range is None else self._checked_range(x_range)
         self.var_floor = float(var_floor)
+        self.range_tail = float(range_tail)
+
+    def _checked_range(self, x_range: Sequence[float] | Sequence[Sequence[float]]) -> np.ndarray:
+        ranges = np.asarray(x_range, dtype=np.float64)
+        ranges = np.broadcast_to(ranges, (3, 2)).copy() if ranges.shape == (2,) else ranges
+        if ranges.shape != (3, 2) or np.any(ranges[:, 0] > ranges[:, 1]) or np.any((ranges < 0) | (ranges > 1)):
+            raise ValueError(f"{self.name}: x_range must be [low, high] in [0, 1], once or per channel, got {x_range!r}")
+        return ranges
 
     def fit(self, pairs: TrainPairs) -> "Heteroscedastic":
         histogram = LevelHistogram.from_pairs(pairs, self.name)
+        self.x_range = np.array([histogram.intensity_range(c, self.range_tail) for c in range(3)])
         lines = np.array([self._fit_line(histogram, c) for c in range(3)])
         self.a, self.b = lines[:, 0], lines[:, 1]
         return self
@@ -150,7 +168,7 @@ class Heteroscedastic(NoiseModel):
         """
         energy = histogram.mean_energy[channel]
         mean, spread = histogram.mean_clean[channel], max(histogram.std_clean[channel], 1.0 / 255.0)
-        centred = (np.arange(LEVELS) / 255.0 - mean) / spread
+        centred = (np.clip(np.arange(LEVELS) / 255.0, *self.x_range[channel]) - mean) / spread
 
         def mean_neg_log_likelihood(line: np.ndarray) -> tuple[float, np.ndarray]:
             variance = energy * (line[0] * centred + line[1])
@@ -163,16 +181,23 @@ class Heteroscedastic(NoiseModel):
             mean_neg_log_likelihood, np.array([0.0, 1.0]), jac=True, method="L-BFGS-B",
             options={"ftol": 1e-12, "gtol": 1e-8},
         )
+        if not result.success:  # its line search can stall on the floor's kink; a simplex search cannot
+            result = minimize(
+                lambda line: mean_neg_log_likelihood(line)[0], result.x, method="Nelder-Mead",
+                options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 4000},
+            )
         if not result.success:
             raise ValueError(f"{self.name}: the fit of channel {'RGB'[channel]} did not converge ({result.message})")
         slope, level = result.x
         return float(energy * slope / spread), float(energy * (level - slope * mean / spread))
 
     def variance(self, clean: torch.Tensor) -> torch.Tensor:
-        """Noise variance a_c x + b_c per pixel of `clean` (B, 3, H, W), floored at var_floor."""
+        """Noise variance a_c x + b_c per pixel of `clean` (B, 3, H, W), x held to x_range,
+        floored at var_floor."""
         if self.a is None:
             raise _not_fitted(self.name, "a and b")
-        return (_per_channel(self.a, clean) * clean + _per_channel(self.b, clean)).clamp_min(self.var_floor)
+        x = clean.clamp(_per_channel(self.x_range[:, 0], clean), _per_channel(self.x_range[:, 1], clean))
+        return (_per_channel(self.a, clean) * x + _per_channel(self.b, clean)).clamp_min(self.var_floor)
 
     def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return clean + self.variance(clean).sqrt() * randn_like(clean, generator)
@@ -181,7 +206,9 @@ class Heteroscedastic(NoiseModel):
         return {
             "a": None if self.a is None else _floats(self.a),
             "b": None if self.b is None else _floats(self.b),
+            "x_range": [_floats(bounds) for bounds in self.x_range],
             "var_floor": self.var_floor,
+            "range_tail": self.range_tail,
         }
 
 
@@ -282,6 +309,8 @@ class CorrelatedGaussian(NoiseModel):
             raise ValueError("correlated: pass both std and kernel_sigma, or neither (then fit)")
         if kernel_sigma is not None and not 0 <= kernel_sigma <= MAX_KERNEL_SIGMA:
             raise ValueError(f"correlated: kernel_sigma must be in [0, {MAX_KERNEL_SIGMA}], got {kernel_sigma!r}")
+        if not 0 <= max_clipped_fraction < 1:
+            raise ValueError(f"correlated: max_clipped_fraction must be in [0, 1), got {max_clipped_fraction!r}")
         self.std = None if std is None else _channel_values(std, self.name, "std")
         self.kernel_sigma = None if kernel_sigma is None else float(kernel_sigma)
         self.channel_corr = np.eye(3) if channel_corr is None else self._checked_corr(channel_corr)
