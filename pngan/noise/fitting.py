@@ -7,7 +7,8 @@ Real 8-bit pairs bias naive noise statistics in two ways, and both are handled h
   64 and 12% of those are clipped at 0; keeping only pixels safely away from clipping would
   keep 14% of all pixels, the bright ones. So noise levels are fitted by maximum likelihood
   on `LevelHistogram`, which treats a clipped value as "at most 0" / "at least 255"
-  (censoring) and keeps every pixel. Statistics that are ratios (correlations) use
+  (censoring) and keeps every pixel. Clean values 0 and 255 are clipped themselves (the
+  scene's true value is unknown) and are left out. Statistics that are ratios (correlations) use
   `masked_noise` instead: pixels whose clean level is rarely clipped and whose noisy value is
   not clipped.
 - Quantisation. Rounding to 8-bit levels adds about 1/12 LSB^2 of variance (Sheppard's
