@@ -203,6 +203,20 @@ def test_kld_hand_built_66_bins():
     assert np_kld(clean.numpy(), real.numpy(), fake.numpy())[0] == pytest.approx(expected, rel=1e-12)
 
 
+def test_kld_bin_edges_unquantized():
+    # Noise exactly on the edges -0.1, 0 and 0.1, and just beside them (no 8-bit rounding):
+    # inner bins are [a, b), so -0.1 -> 1, 0 -> 33, 0.1 -> overflow 65; -0.0999 -> 1, -0.001 -> 32.
+    clean = torch.tensor([0.0, 0.1, 0.5, 0.5], dtype=torch.float64).view(1, 1, 1, 4)
+    real = torch.tensor([0.1, 0.0, 0.5, 0.5], dtype=torch.float64).view(1, 1, 1, 4)
+    fake = torch.tensor([0.1, 0.1 - 0.0999, 0.499, 0.5], dtype=torch.float64).view(1, 1, 1, 4)
+    p, q = np.zeros(66), np.zeros(66)
+    p[[65, 1, 33]] = [1, 1, 2]
+    q[[65, 1, 32, 33]] = [1, 1, 1, 1]
+    p, q = p / 4 + 1e-12, q / 4 + 1e-12
+    expected = np.sum(p * np.log(p / q))
+    assert metrics.kld_histogram(clean, real, fake, quantize_fake=False).item() == pytest.approx(expected, rel=1e-12)
+
+
 def test_kld_matches_numpy_histogram_and_averages_draws(images):
     clean, real, fake = images
     fake = fake + 0.4 / 255 * torch.randn(fake.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
