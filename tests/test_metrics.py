@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from pngan import metrics
+from pngan.noise.base import quantize
 
 # cv2.getGaussianKernel(7, -1) (OpenCV smooth.dispatch.cpp, small_gaussian_tab): what DANet's code uses.
 OPENCV_7 = np.array([1.0, 3.5, 7.0, 9.0, 7.0, 3.5, 1.0]) / 32.0
@@ -144,6 +145,13 @@ def test_akld_quantizes_and_clamps_fake(images):
     offset = fake[0] + 0.3 / 255  # rounds back to the same 8-bit levels
     torch.testing.assert_close(metrics.akld(clean, real, offset), metrics.akld(clean, real, fake[0]))
     assert not torch.allclose(metrics.akld(clean, real, offset, quantize_fake=False), metrics.akld(clean, real, fake[0]))
+    continuous = fake[0] + 0.002 * torch.randn(fake[0].shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    torch.testing.assert_close(
+        metrics.akld(clean, real, continuous),
+        metrics.akld(clean, real, quantize(continuous), quantize_fake=False),
+        rtol=0,
+        atol=0,
+    )
     over = fake[0] * 1.5  # values above 1 are clamped before the noise is taken
     torch.testing.assert_close(
         metrics.akld(clean, real, over, quantize_fake=False),
