@@ -31,10 +31,11 @@ _OPENCV_SMALL_GAUSSIAN = {
 _Y_OFFSET = 16.0
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
 
-# Chunk budget of `akld` / `kld_histogram` in elements of one (draws, images, C, H, W) piece: on the
-# CPU small pieces keep the dozen passes of the filter in cache (2**18 floats = 1 MiB, one 256 x 256
-# RGB image per piece); on a GPU large pieces amortise kernel launches within bounded memory.
-CHUNK_ELEMENTS = {"cpu": 2**18, "cuda": 2**25}
+# Chunk budget of `akld` / `kld_histogram` in elements of one (draws, images, C, H, W) piece. CPU:
+# pieces of 4 MiB (five 256 x 256 RGB images) keep the ~25 passes in cache; pieces of one image were
+# as fast on one thread but up to 10x slower on two threads of a loaded 2-core machine (one OpenMP
+# barrier per pass; benchmarks/bench_akld.py). GPU: large pieces amortise kernel launches.
+CHUNK_ELEMENTS = {"cpu": 2**20, "cuda": 2**25}
 
 
 def gaussian_taps(size: int = 7, sigma: float = 1.4) -> torch.Tensor:

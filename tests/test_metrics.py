@@ -311,3 +311,19 @@ def test_shape_mismatch_names_the_shapes():
         metrics.psnr(a, b)
     with pytest.raises(ValueError, match=r"ssim_y: expected \(B, 3, H, W\) images, got shape \(3, 8, 8\)"):
         metrics.ssim_y(a[0], a[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_noise_metrics_do_not_synchronise_on_cuda(images):
+    clean, real, fake = (t.float().cuda() for t in images)
+    expected = metrics.akld(*(t.cpu() for t in (clean, real, fake)))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        value = metrics.akld(clean, real, fake)
+        kld = metrics.kld_histogram(clean, real, fake)
+        psnr = metrics.psnr(fake[0], clean)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(value.cpu(), expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(kld.cpu(), metrics.kld_histogram(*(t.cpu() for t in (clean, real, fake))))
+    assert psnr.shape == (2,)
