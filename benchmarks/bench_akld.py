@@ -122,7 +122,7 @@ def run(quick: bool = False) -> dict:
         "summary": (
             f"torch cpu {blocks_per_s['torch_cpu']:.1f} blocks/s ({threads} thr), {blocks_per_s['torch_cpu_1thread']:.1f} (1 thr); "
             f"scipy {blocks_per_s['scipy']:.1f}; torch/scipy speed {ratio['torch_cpu']:.2f}x "
-            f"({ratio['torch_cpu_1thread']:.2f}x at 1 thr){cuda}; max |diff| {max(max_diff.values()):.1e}"
+            f"({ratio['torch_cpu_1thread']:.2f}x at 1 thr){cuda}; max abs diff {max(max_diff.values()):.1e}"
         ),
         "ok": ok,
         "blocks": n_blocks,

@@ -83,6 +83,7 @@ def write_report(name: str, result: dict[str, Any], out_dir: str | Path = REPORT
     rows = _summary_rows(summary_path.read_text()) if summary_path.exists() else {}
     place = where.get("cuda_device", where["platform"])
     ok = {True: "yes", False: "NO"}.get(result.get("ok"), "-")
-    rows[name] = f"| {name} | {result.get('summary', '')} | {ok} | {when} | {place}, {where['torch_threads']} threads |"
+    summary = str(result.get("summary", "")).replace("|", "\\|")  # a bare | would split the table cell
+    rows[name] = f"| {name} | {summary} | {ok} | {when} | {place}, {where['torch_threads']} threads |"
     atomic_write_text(summary_path, SUMMARY_HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n")
     return path
