@@ -65,7 +65,7 @@ def _summary_rows(text: str) -> dict[str, str]:
 
 def write_report(name: str, result: dict[str, Any], out_dir: str | Path = REPORT_DIR) -> Path:
     """Write `<out_dir>/<name>.json` (result + where and when it ran) and update the line of `name`
-    in `<out_dir>/SUMMARY.md`."""
+    in `<out_dir>/SUMMARY.md`: the result's one-line `summary`, or else its top-level scalars."""
     out_dir = Path(out_dir)
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     where = run_info()
@@ -83,7 +83,10 @@ def write_report(name: str, result: dict[str, Any], out_dir: str | Path = REPORT
     rows = _summary_rows(summary_path.read_text()) if summary_path.exists() else {}
     place = where.get("cuda_device", where["platform"])
     ok = {True: "yes", False: "NO"}.get(result.get("ok"), "-")
-    summary = str(result.get("summary", "")).replace("|", "\\|")  # a bare | would split the table cell
+    summary = result.get("summary") or ", ".join(
+        f"{k}={v}" for k, v in result.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    )
+    summary = summary.replace("|", "\\|")  # a bare | would split the table cell
     rows[name] = f"| {name} | {summary} | {ok} | {when} | {place}, {where['torch_threads']} threads |"
     atomic_write_text(summary_path, SUMMARY_HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n")
     return path

@@ -21,9 +21,12 @@ def test_write_report_json_and_summary_rows(tmp_path):
     assert [r.split(" | ")[:3] for r in rows[1:]] == [["| alpha", "a = 2", "-"], ["| beta", "slow", "NO"]]
 
 
-def test_summary_escapes_pipes(tmp_path):
+def test_summary_escapes_pipes_and_falls_back_to_scalars(tmp_path):
     write_report("gamma", {"summary": "x | y"}, tmp_path)
-    assert "| gamma | x \\| y | - |" in (tmp_path / "SUMMARY.md").read_text()
+    write_report("delta", {"rate": 2.5, "ok": True, "name": "n", "nested": {"a": 1}}, tmp_path)
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert "| gamma | x \\| y | - |" in text
+    assert "| delta | rate=2.5, name=n | yes |" in text
 
 
 def test_timeit_calls_warmup_then_repeats():
