@@ -90,7 +90,7 @@ def _runs_without_sync(fn: Callable[[], torch.Tensor]) -> bool:
 
 
 def run(quick: bool = False) -> dict:
-    n_blocks, rounds = (2, 3) if quick else (4, 5)
+    n_blocks, rounds = (2, 3) if quick else (4, 3)
     clean, real, fake = make_blocks(n_blocks)
     taps = gaussian_taps(7, 1.4).numpy()
     threads = torch.get_num_threads()
