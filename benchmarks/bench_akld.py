@@ -25,24 +25,21 @@ from scipy import ndimage
 
 from benchmarks.common import peak_memory, timeit
 from pngan.metrics import akld, gaussian_taps
+from pngan.noise.base import quantize
 
 DRAWS = 50
 SIZE = 256
 TOLERANCE = 1e-6
 
 
-def to_8bit(x: torch.Tensor) -> torch.Tensor:
-    return x.clamp(0, 1).mul(255).round().div(255)
-
-
 def make_blocks(n_blocks: int, draws: int = DRAWS, size: int = SIZE, seed: int = 0):
     """Smooth clean blocks, a heteroscedastic 'real' noisy block and `draws` 'fake' ones, all 8-bit."""
     g = torch.Generator().manual_seed(seed)
     low = torch.rand(n_blocks, 3, size // 16, size // 16, generator=g)
-    clean = to_8bit(F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False) * 0.8 + 0.1)
+    clean = quantize(F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False) * 0.8 + 0.1)
 
     def noisy(gain: float, floor: float, shape: tuple[int, ...]) -> torch.Tensor:
-        return to_8bit(clean + (gain * clean + floor).sqrt() * torch.randn(shape, generator=g))
+        return quantize(clean + (gain * clean + floor).sqrt() * torch.randn(shape, generator=g))
 
     return clean, noisy(4e-3, 2e-4, clean.shape), noisy(3e-3, 3e-4, (draws, *clean.shape))
 
