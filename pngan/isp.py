@@ -58,8 +58,10 @@ Matrix = tuple[tuple[float, float, float], ...]
 def mix_cameras(weights: Mapping[str, float]) -> Matrix:
     """Convex combination of XYZ_TO_CAMERA matrices (how the paper draws a random camera)."""
     unknown = [name for name in weights if name not in XYZ_TO_CAMERA]
-    if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
-        raise ValueError(f"camera weights must be non-negative, not all zero, over {', '.join(XYZ_TO_CAMERA)}; got {dict(weights)}")
+    if unknown:
+        raise ValueError(f"unknown camera {', '.join(unknown)}; known: {', '.join(XYZ_TO_CAMERA)}")
+    if not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+        raise ValueError(f"camera weights must be non-negative and not all zero, got {dict(weights)}")
     total = sum(weights.values())
     mixed = sum(w / total * np.asarray(XYZ_TO_CAMERA[name], dtype=np.float64) for name, w in weights.items())
     return tuple(tuple(float(v) for v in row) for row in mixed)

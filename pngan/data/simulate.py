@@ -194,8 +194,8 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="dslr_jpeg_iso6400", description="DSLR at ISO 6400, in-camera noise reduction, JPEG quality 75 4:2:0 (PolyU-like)",
             family="PolyU", camera=(("canon_eos_5d_mark_ii", 1.0),), red_gain=2.0, blue_gain=1.5, brightness=1.25,
-            shot=0.0006, read=brooks_read_noise(0.0006), demosaic="malvar",
-            luma_sigma=0.9, chroma_sigma=3.0, jpeg_quality=75, jpeg_subsampling="4:2:0",
+            shot=0.0007, read=brooks_read_noise(0.0007), demosaic="malvar",
+            luma_sigma=1.1, chroma_sigma=3.0, jpeg_quality=75, jpeg_subsampling="4:2:0",
         ),
         Profile(
             name="dslr_jpeg_iso3200", description="DSLR at ISO 3200, in-camera noise reduction, JPEG quality 95 4:2:2 (Nam-like)",

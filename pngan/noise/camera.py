@@ -208,6 +208,7 @@ class CameraFitted(NoiseModel):
         read_slope: float = 0.0,
         read_log_std: float = 0.0,
         n_images: int = 0,
+        n_sites: int = 0,
         shot: float | None = None,
         read: float | None = None,
     ):
@@ -224,7 +225,7 @@ class CameraFitted(NoiseModel):
         self.log_shot_mean = math.log(shot) if shot is not None else (None if log_shot_mean is None else float(log_shot_mean))
         self.read_log_mean = math.log(read) if read is not None else (None if read_log_mean is None else float(read_log_mean))
         self.log_shot_std, self.read_slope, self.read_log_std = float(log_shot_std), float(read_slope), float(read_log_std)
-        self.n_images = int(n_images)
+        self.n_images, self.n_sites = int(n_images), int(n_sites)
         self.isp()  # validates the ISP settings
 
     def isp(self, shot: float = 0.0, read: float = 0.0) -> CameraParams:
@@ -244,11 +245,12 @@ class CameraFitted(NoiseModel):
             raise DataError("camera_fitted: no training pairs to fit")
         camera = self.isp()
         per_image = [estimate_noise_levels(RawSites(clean, noisy, camera), self.margin, self.min_sites) for clean, noisy in pairs]
-        levels = np.array([(shot, read) for shot, read, _ in per_image if not math.isnan(shot) and shot > 0])
+        usable = [(shot, read, used) for shot, read, used in per_image if not math.isnan(shot) and shot > 0]
+        levels = np.array([(shot, read) for shot, read, _ in usable])
         if len(levels) == 0:
             most = max(used for _, _, used in per_image)
             raise DataError(f"camera_fitted: no pair has {self.min_sites} unclipped Bayer sites to fit its noise level (best: {most})")
-        self.n_images = len(levels)
+        self.n_images, self.n_sites = len(levels), sum(used for _, _, used in usable)
         log_shot = np.log(levels[:, 0])
         self.log_shot_mean, self.log_shot_std = float(log_shot.mean()), float(log_shot.std())
         identified = levels[:, 1] > self.read_floor  # reads at the boundary 0 carry no level to take a log of
@@ -290,5 +292,5 @@ class CameraFitted(NoiseModel):
             "min_log_shot_spread": self.min_log_shot_spread, "shot": self.shot, "read": self.read,
             "log_shot_mean": self.log_shot_mean, "log_shot_std": self.log_shot_std,
             "read_log_mean": self.read_log_mean, "read_slope": self.read_slope, "read_log_std": self.read_log_std,
-            "n_images": self.n_images,
+            "n_images": self.n_images, "n_sites": self.n_sites,
         }
