@@ -52,6 +52,7 @@ SHOT_RANGE = (1e-4, 0.012)  # log-uniform
 READ_SLOPE, READ_INTERCEPT, READ_LOG_STD = 2.18, 1.20, 0.26  # log(read) = 2.18 log(shot) + 1.20 + N(0, 0.26^2)
 
 DEMOSAIC_METHODS = ("bilinear", "malvar")
+SAFE_GAIN_INFLECTION = 0.9  # grey level above which the safe inverse gains fade to 1 (unprocess.py)
 Matrix = tuple[tuple[float, float, float], ...]
 
 
@@ -170,7 +171,7 @@ def invert_gains(image: torch.Tensor, params: CameraParams) -> torch.Tensor:
     return image / _gain_vector(params, image)
 
 
-def safe_invert_gains(image: torch.Tensor, params: CameraParams, inflection: float = 0.9) -> torch.Tensor:
+def safe_invert_gains(image: torch.Tensor, params: CameraParams, inflection: float = SAFE_GAIN_INFLECTION) -> torch.Tensor:
     """Inverse gains that fade to 1 near white (mean above `inflection`), so highlights stay
     saturated after the forward gains instead of turning grey."""
     gains = 1.0 / _gain_vector(params, image)

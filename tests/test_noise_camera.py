@@ -109,6 +109,8 @@ def test_camera_fitted_refuses_what_it_cannot_fit():
     white = np.full((64, 64, 3), 255, np.uint8)
     with pytest.raises(DataError, match="no pair has 500 unclipped Bayer sites"):
         CameraFitted().fit([(white, white)])
+    with pytest.raises(DataError, match=r"pair 0: clean \(64, 64, 3\) and noisy \(32, 64, 3\) differ in size"):
+        CameraFitted().fit([(white, white[:32])])
     with pytest.raises(DataError, match="no training pairs"):
         CameraFitted().fit([])
     with pytest.raises(ValueError, match="mode must be 'lognormal' or 'fixed'"):

@@ -14,12 +14,14 @@ that site's raw noise, exactly up to 8-bit rounding wherever nothing clipped. Si
 when their clean pixel (never the noisy one, which would bias the fit) stays `margin` noise
 std inside every clipping bound (sensor, linear sRGB) and below the highlight-safe gains.
 Then E[d^2] = shot * x + read + q, with q the known variance that 8-bit rounding of the noisy
-image adds after inversion, is fitted by iteratively reweighted least squares (weights
-1 / Var(d^2) = 1 / (2 v^2)), read constrained >= 0. mode "lognormal" fits each training image
-and models log shot as normal over images and log read as a line in log shot plus normal
-scatter (the family of the published draws, fitted), drawing a fresh level per generated image; mode "fixed" pools every site into one (shot, read). Only pairs are seen:
-nothing about how they were made. Read noise below ~1e-6 is not identifiable from 8-bit sRGB
-(it is far below the rounding variance), so per-image reads are floored at `read_floor`.
+image adds after inversion, is fitted per training image by iteratively reweighted least
+squares (weights 1 / Var(d^2) = 1 / (2 v^2)), read constrained >= 0. Over images, log shot is
+modelled as normal and log read as a line in log shot plus normal scatter (the family of the
+published draws, with fitted parameters). mode "lognormal" draws a level per generated image,
+mode "fixed" uses the median level for every image. Only pairs are seen, nothing about how
+they were made. Reads at the boundary 0 are left out of the read distribution: on the
+published line, read noise at low ISO is far below the 8-bit rounding variance and cannot be
+identified from sRGB pairs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pngan.io import DataError, to_image, to_tensor
 from pngan.isp import (
     BROOKS_CAMERAS,
     DEMOSAIC_METHODS,
+    SAFE_GAIN_INFLECTION,
     CameraParams,
     add_camera_noise,
     gamma_expand,
@@ -45,7 +48,6 @@ from pngan.isp import (
 from pngan.noise.base import NoiseModel, TrainPairs, quantize
 
 QUANT_VAR = 1.0 / (12.0 * 255.0**2)  # variance of rounding to 8-bit levels, on the [0, 1] scale
-SAFE_GAIN_INFLECTION = 0.9  # pngan.isp.safe_invert_gains: above this grey level the gains fade
 
 
 def _apply_jpeg(clean: torch.Tensor, noisy: torch.Tensor, quality: int, subsampling: str) -> torch.Tensor:
@@ -134,8 +136,11 @@ class RawSites:
         raw_var = (self.balanced / self.gains.view(1, 3, 1, 1)).clamp_min(0.0) * shot + read
         balanced_std = raw_var.sqrt() * self.gains.view(1, 3, 1, 1)
         linear_std = torch.einsum("ij,bjhw->bihw", self.cam2rgb**2, balanced_std**2).sqrt()
-        inside = lambda value, std: ((value - margin * std) > 0) & ((value + margin * std) < 1)  # noqa: E731
-        ok = inside(self.balanced, balanced_std).all(dim=1) & inside(self.linear, linear_std).all(dim=1)
+
+        def inside(value: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+            return ((value - margin * std > 0) & (value + margin * std < 1)).all(dim=1)
+
+        ok = inside(self.balanced, balanced_std) & inside(self.linear, linear_std)
         ok &= self.balanced.mean(dim=1) < SAFE_GAIN_INFLECTION
         return ok.flatten()
 
@@ -244,6 +249,9 @@ class CameraFitted(NoiseModel):
         if len(pairs) == 0:
             raise DataError("camera_fitted: no training pairs to fit")
         camera = self.isp()
+        for index, (clean, noisy) in enumerate(pairs):
+            if clean.shape != noisy.shape:
+                raise DataError(f"camera_fitted: pair {index}: clean {clean.shape} and noisy {noisy.shape} differ in size")
         per_image = [estimate_noise_levels(RawSites(clean, noisy, camera), self.margin, self.min_sites) for clean, noisy in pairs]
         usable = [(shot, read, used) for shot, read, used in per_image if not math.isnan(shot) and shot > 0]
         levels = np.array([(shot, read) for shot, read, _ in usable])
