@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -112,9 +112,6 @@ class CameraParams:
         mix of several given as {name: weight}."""
         weights = {camera: 1.0} if isinstance(camera, str) else dict(camera)
         return cls(rgb2cam=rgb_to_camera_matrix(mix_cameras(weights)), **kwargs)
-
-    def with_noise(self, shot: float, read: float) -> "CameraParams":
-        return replace(self, shot=float(shot), read=float(read))
 
 
 # ---- tone curve and gamma -------------------------------------------------------------------

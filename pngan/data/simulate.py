@@ -20,6 +20,9 @@ dev pairs (`REAL_NOISE_STATISTICS`, METHOD.md section 5):
   the files' quantisation tables), so the PolyU-like profile uses that.
 
 Read noise of every profile sits on the published line log(read) = 2.18 log(shot) + 1.20.
+Measured over 20 crops of the embedded images, every profile's median statistics lie inside
+its family's real 10-90% range; the phones' lag-2 correlation (~0.05, 0.02-0.04 on some
+crops at low ISO) stays below SIDD's 0.07, their R-B correlation (~0.43) below SIDD's 0.53.
 """
 
 from __future__ import annotations
