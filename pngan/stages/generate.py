@@ -17,13 +17,12 @@ import pandas as pd
 import torch
 
 from pngan import noise, plots
-from pngan.data.pairs import Pair
+from pngan.data.pairs import Pair, group_by
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
 from pngan.io import read_image, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
-from pngan.noise.learned import LearnedNoise
 from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
@@ -39,10 +38,45 @@ def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]
     return [(clean, noisy) for noisy, clean in (p.load() for p in pairs)]
 
 
-def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[Pair]) -> dict[str, NoiseModel]:
-    models = {name: noise.build(name, **options.get(name, {})) for name in names}
-    arrays = training_arrays(train) if any(m.fitted_params for m in models.values()) else []
-    return {name: m.fit(arrays) if m.fitted_params else m for name, m in models.items()}
+def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[Pair]) -> dict[str, Callable[[Pair], NoiseModel]]:
+    """Fit every named model on the training pairs; returns, per name, the model for a test pair.
+
+    `kind@key` fits one model per value of the metadata `key` (e.g. `heteroscedastic@iso`: a
+    noise model per camera ISO, as camera noise profiles are calibrated) and noises each test
+    pair with the model of its own group.
+    """
+    fitted: dict[str, Callable[[Pair], NoiseModel]] = {}
+    for name in names:
+        kind, _, key = name.partition("@")
+        groups = {"": list(train)} if not key else group_by(train, key)
+        models = {g: noise.build(kind, **options.get(kind, {})) for g in groups}
+        for group, model in models.items():
+            if model.fitted_params:
+                model.fit(training_arrays(groups[group]))
+        fitted[name] = (lambda p, m=models: m[""]) if not key else _per_group(name, key, models)
+    return fitted
+
+
+def _per_group(name: str, key: str, models: dict[str, NoiseModel]) -> Callable[[Pair], NoiseModel]:
+    def model_for(pair: Pair) -> NoiseModel:
+        group = str(pair.meta.get(key))
+        if group not in models:
+            raise ValueError(f"{name}: test pair {pair.name} has {key}={group}, which the training split lacks")
+        return models[group]
+
+    return model_for
+
+
+def fitted_params(fitted: dict[str, Callable[[Pair], NoiseModel]], test: Sequence[Pair]) -> dict[str, Any]:
+    """Fitted parameters per model (per group for `kind@key` models), for the metrics file."""
+    out: dict[str, Any] = {}
+    for name, model_for in fitted.items():
+        kind, _, key = name.partition("@")
+        if key:
+            out[name] = {str(p.meta.get(key)): model_for(p).params() for p in test}
+        else:
+            out[name] = model_for(test[0]).params()
+    return out
 
 
 @torch.no_grad()
@@ -100,8 +134,10 @@ def by_group(per_image: pd.DataFrame) -> pd.DataFrame | None:
     return group_metrics(per_image, by=["model", *keys], metrics=list(METRICS))
 
 
-def crops_figure(test: Sequence[Pair], keep_dir: Path, models: Sequence[str]):
+def crops_figure(data_dir: str | None, out_dir: str | None, models: Sequence[str]):
     """Clean / real / every model on the same crop of the test image with the median real noise."""
+    test = load_split(prepared_or_smoke(data_dir), "test")
+    keep_dir = _out_dir(out_dir, "generate")
     stds = []
     for pair in test:
         noisy, clean = pair.load()
@@ -127,28 +163,25 @@ def run(
     metrics_file: str | None = None,
     per_image_file: str | None = None,
     by_group_file: str | None = None,
-    figures_dir: str | None = None,
 ) -> dict[str, Any]:
     """Fit, sample and score every noise model; returns (and writes) the summary."""
     data = prepared_or_smoke(data_dir)
     out = _out_dir(out_dir, "generate")
     dev = select_device(device)
     train, test = load_split(data, "train"), load_split(data, "test")
-    fitted = fit_models(models, model_options or {}, train)
-    model_for: dict[str, Callable[[Pair], NoiseModel]] = {name: (lambda p, m=m: m) for name, m in fitted.items()}
+    model_for = fit_models(models, model_options or {}, train)
+    params = fitted_params(model_for, test)
     inputs: dict[str, str] = {}
     if oracle and all("profile" in p.meta for p in test):
         profiles: dict[str, NoiseModel] = {}
         model_for[ORACLE] = lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
     if generator_checkpoint:
-        learned = LearnedNoise.from_checkpoint(generator_checkpoint, device=dev)
-        model_for[PNGAN] = lambda p: learned
-        inputs[PNGAN] = learned.input_name
+        raise NotImplementedError
     rows = []
     for name, model in model_for.items():
         rows += score_model(name, model, test, samples, seed, batch, dev, out)
     per_image = pd.DataFrame(rows)
-    summary = summarize(per_image, {n: m.params() for n, m in fitted.items()}, inputs)
+    summary = summarize(per_image, params, inputs)
     summary.update(samples=samples, dataset=sorted({str(p.meta.get("dataset")) for p in test}), run=run_info(dev, seed=seed))
     if per_image_file:
         Path(per_image_file).parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +192,4 @@ def run(
         groups.to_csv(by_group_file, index=False, float_format="%.6g")
     if metrics_file:
         write_json(metrics_file, summary)
-    if figures_dir:
-        plots.save(crops_figure(test, out, list(model_for)), Path(figures_dir) / "noise_crops.png")
     return summary

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pngan import plots
 from pngan.data import simulate
 from pngan.data.pairs import ArrayImage, Pair, read_clean_folder
 from pngan.data.patches import make_patch_set, read_patch_set
@@ -52,8 +53,8 @@ def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int)
                 f"simulated {name}",
                 lambda load=load_clean, prof=profile, s=stable_seed(seed, name): simulate.simulate(load(), prof, s),
             )
-            meta = {"dataset": "simulated", "scene": scene, "source": source, "profile": profile}
-            meta.update(simulate.PROFILES[profile].metadata())
+            meta = {"dataset": "simulated", "scene": scene, "source": source, "profile": profile,
+                    "family": simulate.PROFILES[profile].family}
             pairs.append(Pair(name, noisy, ArrayImage(f"embedded {source}", load_clean), meta))
     return pairs
 
@@ -128,6 +129,17 @@ def summarize(out: Path, manifest: pd.DataFrame, splits: dict[str, list[Pair]], 
             psnr.setdefault(key, []).append(10 * np.log10(1 / max(mse, 1e-12)))
     summary["noisy_psnr_db"] = {k: {"median": float(np.median(v)), "n": len(v)} for k, v in sorted(psnr.items())}
     return summary
+
+
+def examples_figure(data_dir: str | Path):
+    """A test block under every simulated camera profile (real data: the block's own noise)."""
+    test = load_split(data_dir, "test")
+    noisy, clean = test[0].load()
+    profiles = sorted({p.meta["profile"] for p in test if "profile" in p.meta})
+    views = {p: simulate.simulate(clean, p, stable_seed("examples", p)) for p in profiles} or {test[0].name: noisy}
+    size = min(96, *clean.shape[:2])
+    return plots.crops(clean, views, box=((clean.shape[0] - size) // 2, (clean.shape[1] - size) // 2, size, size),
+                       scale=2, amplify="auto")
 
 
 SMOKE = dict(max_pairs=15, patch_size=48, patches_per_image=2, eval_size=64, eval_blocks_per_image=1)

@@ -50,17 +50,29 @@ def need(data: dict[str, Any], path: str, source: str) -> Any:
     return value
 
 
+def model_label(key: str) -> str:
+    """Display name of a noise model key; `kind@meta` is the kind fitted per metadata group."""
+    kind, _, group = key.partition("@")
+    label = NOISE_MODELS.get(kind, kind)
+    return f"{label.replace(', fitted', '')}, fitted per {group}" if group else label
+
+
+def _order(key: str) -> tuple[int, int]:
+    kind, _, group = key.partition("@")
+    return (list(NOISE_MODELS).index(kind) if kind in NOISE_MODELS else len(NOISE_MODELS), 0 if group else 1)
+
+
 def noise_model_table(generate_metrics: str | Path) -> pd.DataFrame:
     data = read_json(generate_metrics)
     models = need(data, "models", str(generate_metrics))
     rows = []
-    for key in sorted(models, key=lambda k: list(NOISE_MODELS).index(k) if k in NOISE_MODELS else len(NOISE_MODELS)):
+    for key in sorted(models, key=_order):
         m = models[key]
-        row = {"model": NOISE_MODELS.get(key, key), "key": key}
+        row = {"model": model_label(key), "key": key}
         for metric in ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr"):
             row[metric] = need(m, metric, f"{generate_metrics} [models.{key}]")
         source = m.get("input")
-        row["input"] = NOISE_MODELS.get(source, source) if source else ""
+        row["input"] = model_label(source) if source else ""
         row["input_akld"] = need(models, f"{source}.akld", str(generate_metrics)) if source else None
         rows.append(row)
     return pd.DataFrame(rows)
@@ -111,7 +123,6 @@ def smoke_metrics(out: Path) -> str:
 def run(
     generate_metrics: str | None = None,
     tables_dir: str | None = None,
-    figures_dir: str | None = None,
 ) -> dict[str, str]:
     """Build every table from the metrics files; returns {table name: markdown}.
 
@@ -125,9 +136,7 @@ def run(
     md = noise_model_markdown(table, need(data, "images", generate_metrics), need(data, "samples", generate_metrics), dataset)
     atomic_write_text(out / "noise_models.md", md)
     table.to_csv(out / "noise_models.csv", index=False, float_format="%.6g")
-    if figures_dir:
-        plots.save(akld_figure(table), Path(figures_dir) / "akld_by_model.png")
-    return {"noise_models": md}
+    return {"noise_models": md, "noise_models_csv": str(out / "noise_models.csv")}
 
 
 BLOCK = re.compile(r"(<!-- BEGIN (\S+) -->\n)(.*?)(<!-- END \2 -->)", re.S)
