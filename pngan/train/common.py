@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -277,6 +278,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         **task.describe(),
         **run_info(runtime.device, runtime.precision, cfg.seed),
     }
+    summary = json.loads(json.dumps(summary, default=str))  # plain types (torch.load(weights_only) safe)
     if ctx.is_main:
         summary["file"] = str(task.export(out_dir, summary))
     barrier(ctx)
