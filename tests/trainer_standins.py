@@ -79,13 +79,14 @@ class StandinAWGN(NoiseModel):
         return clean + self.sigma * torch.randn(clean.shape, generator=generator, device=clean.device)
 
 
-def tiny_pairs(n: int = 4, size: int = 24, crop: int | None = 16, sigma: float = 20.0, seed: int = 0):
-    """n random clean images and their noisy versions (clean + N(0, sigma^2) in 8-bit levels) as a
-    key-protocol TensorPairDataset."""
+def tiny_pairs(n: int = 4, size: int = 24, crop: int | None = 16, sigma: float = 20.0, seed: int = 0, smooth: bool = False):
+    """n random clean images (white, or `smooth` bilinear blends of a 3x3 grid) and their noisy
+    versions (clean + N(0, sigma^2) in 8-bit levels) as a key-protocol TensorPairDataset."""
     from pngan.train.sampling import TensorPairDataset
 
     g = torch.Generator().manual_seed(seed)
-    clean = (torch.rand(n, 3, size, size, generator=g) * 200 + 20).round()
+    base = torch.rand(n, 3, 3 if smooth else size, 3 if smooth else size, generator=g)
+    clean = (nn.functional.interpolate(base, size=(size, size), mode="bilinear") * 200 + 20).round()
     noisy = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 255).round()
     return TensorPairDataset(list(clean.to(torch.uint8)), list(noisy.to(torch.uint8)), crop=crop, seed=seed)
 

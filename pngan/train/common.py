@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import math
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 import torch
+import torch.distributed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -179,6 +181,8 @@ class Task(Protocol):
 
     def describe(self) -> dict[str, Any]: ...  # what the summary should record about the task
 
+    def networks(self) -> dict[str, torch.nn.Module]: ...  # the trained networks (unwrapped)
+
     def export(self, out_dir: Path, summary: dict[str, Any]) -> Path: ...
 
 
@@ -278,11 +282,34 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         **task.describe(),
         **run_info(runtime.device, runtime.precision, cfg.seed),
     }
+    summary["replica_digests"] = replica_digests(task, ctx)
     summary = json.loads(json.dumps(summary, default=str))  # plain types (torch.load(weights_only) safe)
     if ctx.is_main:
         summary["file"] = str(task.export(out_dir, summary))
     barrier(ctx)
     return summary
+
+
+def weights_digest(networks: dict[str, torch.nn.Module]) -> str:
+    """SHA-256 over the trained parameters (names and bytes)."""
+    h = hashlib.sha256()
+    for name, network in sorted(networks.items()):
+        for key, p in network.named_parameters():
+            h.update(f"{name}.{key}".encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def replica_digests(task: Task, ctx: DistContext) -> list[str]:
+    """Every process's `weights_digest`; data-parallel replicas that differ are an error."""
+    digest = weights_digest(task.networks())
+    if not ctx.enabled:
+        return [digest]
+    digests: list[str] = [""] * ctx.world_size
+    torch.distributed.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"data-parallel replicas ended with different weights (digests per rank: {digests})")
+    return digests
 
 
 def _sampler_seed(cfg: _Config) -> int:

@@ -115,6 +115,9 @@ class DenoiserTask:
         self.opt.load_state_dict(state["optimizers"]["denoiser"])
         self.sched.load_state_dict(state["schedulers"]["denoiser"])
 
+    def networks(self) -> dict[str, nn.Module]:
+        return {"denoiser": self.network}
+
     def describe(self) -> dict[str, Any]:
         return {"arch": self.cfg.arch, "initialised_from": self.initialised_from, "fake_ratio": self.cfg.fake_ratio}
 

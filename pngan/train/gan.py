@@ -252,6 +252,9 @@ class PnganTask:
         self.sched_g.load_state_dict(state["schedulers"]["generator"])
         self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
 
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
     def describe(self) -> dict[str, Any]:
         return {"perceptual": self.align.used}
 

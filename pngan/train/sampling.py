@@ -146,11 +146,13 @@ class MixedPairDataset(Dataset):
     (unique, so crops stay fresh). fake_ratio 0 never touches `fake`; 1 never touches `real`.
     """
 
-    def __init__(self, real: Dataset, fake: Dataset | None, fake_ratio: float, seed: int = 0):
+    def __init__(self, real: Dataset | None, fake: Dataset | None, fake_ratio: float, seed: int = 0):
         if not 0.0 <= fake_ratio <= 1.0:
             raise ValueError(f"fake_ratio must be in [0, 1], got {fake_ratio}")
         if fake_ratio > 0 and fake is None:
             raise ValueError(f"fake_ratio {fake_ratio} > 0 needs a dataset of generated pairs")
+        if fake_ratio < 1 and real is None:
+            raise ValueError(f"fake_ratio {fake_ratio} < 1 needs a dataset of real pairs")
         self.real, self.fake, self.fake_ratio, self.seed = real, fake, fake_ratio, seed
 
     def __len__(self) -> int:
