@@ -25,7 +25,7 @@ from pngan.runtime import resolve_precision, run_info, seed_everything
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import _Config
 from pngan.train.distributed import DistContext, all_finite, barrier, mean_over_processes
-from pngan.train.sampling import StepSampler
+from pngan.train.sampling import StepSampler, derive_seed
 
 # streams of the keyed generators, so no two purposes share random numbers
 STREAM_SAMPLER, STREAM_INPUT_NOISE, STREAM_VALIDATION = 1, 2, 3
@@ -313,8 +313,6 @@ def replica_digests(task: Task, ctx: DistContext) -> list[str]:
 
 
 def _sampler_seed(cfg: _Config) -> int:
-    from pngan.train.sampling import derive_seed
-
     return derive_seed(cfg.seed, STREAM_SAMPLER)
 
 

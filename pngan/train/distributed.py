@@ -67,9 +67,10 @@ def distributed(device: str = "auto") -> Iterator[DistContext]:
         joined = True
     try:
         yield DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+        if joined:
+            dist.barrier()  # leave together; after an error, exit at once and let torchrun stop the rest
     finally:
         if joined:
-            dist.barrier()
             dist.destroy_process_group()
 
 
