@@ -85,6 +85,7 @@ class CsvLog:
         self.path, self.enabled = path, enabled
         self.fields: list[str] = []
         self.rows: list[dict[str, str]] = []
+        self.last_row: dict[str, Any] = {}
         if enabled and path.exists():
             with path.open(newline="") as f:
                 reader = csv.DictReader(f)
@@ -103,6 +104,7 @@ class CsvLog:
     def append(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        self.last_row = dict(row)
         row = {k: _fmt(v) for k, v in row.items()}
         self.rows.append(row)
         new = [k for k in row if k not in self.fields]
@@ -114,10 +116,9 @@ class CsvLog:
             csv.DictWriter(f, fieldnames=self.fields, restval="").writerow(row)
 
     def last(self) -> dict[str, float]:
-        """The last row's values (without `step`), as floats."""
-        if not self.rows:
-            return {}
-        return {k: float(v) for k, v in self.rows[-1].items() if k != "step" and v not in ("", None)}
+        """The last row's values without `step` (unrounded when appended in this run)."""
+        row = self.last_row or (self.rows[-1] if self.rows else {})
+        return {k: float(v) for k, v in row.items() if k != "step" and v not in ("", None)}
 
 
 def _fmt(value: Any) -> Any:
@@ -213,32 +214,34 @@ def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:
     return Runtime(ctx, resolve_precision(cfg.precision, ctx.device))
 
 
-def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
-    """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
-    ctx = runtime.ctx
-    out_dir = Path(out_dir)
+def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard) -> tuple[CheckpointStore, int]:
+    """The run's checkpoint store and the step to start from (its checkpoint's, or 0)."""
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
     store = CheckpointStore(out_dir, task.loop, cfg.identity_hash(), ctx)
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
-    start = 0
-    if state is not None:
-        task.load_state_dict(state)
-        guard.load_state_dict(state["guard"])
-        restore_rng_state(state["rng"])
-        start = state["step"]
-        if ctx.is_main:
-            print(f"{store.path}: resuming at step {start} of {cfg.steps}", flush=True)
+    if state is None:
+        return store, 0
+    task.load_state_dict(state)
+    guard.load_state_dict(state["guard"])
+    restore_rng_state(state["rng"])
+    if ctx.is_main:
+        print(f"{store.path}: resuming at step {state['step']} of {cfg.steps}", flush=True)
+    return store, state["step"]
+
+
+def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
+    """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
+    ctx, out_dir = runtime.ctx, Path(out_dir)
+    store, start = resume(task, cfg, ctx, out_dir, guard)
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
+    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
+    loader = DataLoader(train_dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers, pin_memory=runtime.device.type == "cuda")
+    save = lambda step: store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())  # noqa: E731
 
-    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, _sampler_seed(cfg), ctx.rank, ctx.world_size, start)
-    loader = DataLoader(
-        train_dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers, pin_memory=runtime.device.type == "cuda"
-    )
     started = time.perf_counter()
-    last_val: dict[str, float] = {}
     last_losses: dict[str, float] = {}
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {task.loop}", disable=not ctx.is_main, dynamic_ncols=True)
     step = start
@@ -259,17 +262,13 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in list(result.losses.items())[:4]}, refresh=False)
         if cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps:
-            last_val = _validate(task, ctx, val_log, step)
+            _validate(task, ctx, val_log, step)
         if step % cfg.ckpt_every == 0 and step != cfg.steps:
-            store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())
+            save(step)
     bar.close()
-    if step < cfg.steps:
-        raise RuntimeError(f"the data loader stopped at step {step} of {cfg.steps}")
-    if start < cfg.steps:
-        last_val = _validate(task, ctx, val_log, step)
-        store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())
-    else:
-        last_val = val_log.last()
+    if start < cfg.steps:  # the last step: validate and checkpoint it (a finished run skips this)
+        _validate(task, ctx, val_log, step)
+        save(step)
     summary = {
         "steps": step,
         "resumed_from": start,
@@ -278,11 +277,11 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         "world_size": ctx.world_size,
         "identity": cfg.identity_hash(),
         "last_losses": last_losses,
-        "validation": last_val,
+        "validation": val_log.last(),
         **task.describe(),
         **run_info(runtime.device, runtime.precision, cfg.seed),
+        "replica_digests": replica_digests(task, ctx),
     }
-    summary["replica_digests"] = replica_digests(task, ctx)
     summary = json.loads(json.dumps(summary, default=str))  # plain types (torch.load(weights_only) safe)
     if ctx.is_main:
         summary["file"] = str(task.export(out_dir, summary))
@@ -312,17 +311,11 @@ def replica_digests(task: Task, ctx: DistContext) -> list[str]:
     return digests
 
 
-def _sampler_seed(cfg: _Config) -> int:
-    return derive_seed(cfg.seed, STREAM_SAMPLER)
-
-
-def _validate(task: Task, ctx: DistContext, log: CsvLog, step: int) -> dict[str, float]:
-    """Validation runs on rank 0 (on the unwrapped networks); the others wait."""
-    values: dict[str, float] = {}
+def _validate(task: Task, ctx: DistContext, log: CsvLog, step: int) -> None:
+    """Validation runs on rank 0 (on the unwrapped networks) and goes to its log; the others wait."""
     if ctx.is_main:
         values = task.validate()
         if values:
             log.append({"step": step, **values})
             tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
     barrier(ctx)
-    return values
