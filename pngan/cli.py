@@ -124,9 +124,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pngan.generate import score_folders
 
     scores = score_folders(args.clean, args.real, args.fake)
-    print(f"{'image':<32} {'AKLD':>8} {'KLD':>8} {'PSNR real':>10} {'PSNR fake':>10}")
-    for row in scores["images"] + [{"name": f"mean ({scores['n_images']} images, {scores['n_draws']} draw(s))", **scores["mean"]}]:
-        print(f"{row['name']:<32} {row['akld']:>8.4f} {row['kld']:>8.4f} {row['psnr_real']:>10.2f} {row['psnr_fake']:>10.2f}")
+    rows = scores["images"] + [{"name": f"mean ({scores['n_images']} images, {scores['n_draws']} draw(s))", **scores["mean"]}]
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'image':<{width}} {'AKLD':>8} {'KLD':>8} {'PSNR real':>10} {'PSNR fake':>10}")
+    for row in rows:
+        print(f"{row['name']:<{width}} {row['akld']:>8.4f} {row['kld']:>8.4f} {row['psnr_real']:>10.2f} {row['psnr_fake']:>10.2f}")
     if args.json is not None:
         from pngan.runtime import atomic_write_text
 
