@@ -201,13 +201,16 @@ class Runtime:
 
 @contextlib.contextmanager
 def seeded(cfg: _Config) -> Iterator[None]:
-    """seed_everything(cfg.seed, cfg.deterministic), restoring the deterministic-algorithms flag after."""
-    before = torch.are_deterministic_algorithms_enabled()
+    """seed_everything(cfg.seed, cfg.deterministic); cuDNN autotuning unless deterministic (the
+    crops have one size). Both global flags are restored after."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
     seed_everything(cfg.seed, cfg.deterministic)
+    torch.backends.cudnn.benchmark = not cfg.deterministic
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before)
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
 
 
 def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:

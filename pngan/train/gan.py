@@ -7,6 +7,8 @@ Per step t (0-based), on each process:
     D:  L_D(C(y_r), C(y_f.detach()))                                  d_steps updates
     G:  w_l1 |D_d(y_r) - D_d(y_f)|_1 + w_p |phi(D_d y_r) - phi(D_d y_f)|^2 + w_adv L_G
 D_d never trains (eval, requires_grad False, in no optimizer); gradients reach G through it.
+D scores real and fake in one forward pass (batch-norm statistics over both, one gradient
+reduction under DDP); with d_steps > 1 its extra updates reuse the step's batch and y_f.
 Adam with cosine decay to lr_min for both networks; bf16 autocast where precision says so.
 """
 
