@@ -89,6 +89,8 @@ def cmd_train_denoiser(args: argparse.Namespace) -> int:
     from pngan.train.sampling import MixedPairDataset
 
     values, where = _settings(args)
+    if args.init is not None:
+        values["init"] = str(args.init)
     cfg = DenoiserConfig.from_dict(values, where)
     if cfg.fake_ratio > 0 and args.fake is None:
         raise P.ParamsError(f"{where}: fake_ratio {cfg.fake_ratio} needs --fake DIR (generated pairs: DIR/noisy, DIR/clean)")
@@ -96,7 +98,7 @@ def cmd_train_denoiser(args: argparse.Namespace) -> int:
     fake = _pair_set(args.fake, cfg.crop, True, cfg.seed) if cfg.fake_ratio > 0 else None
     train = real if cfg.fake_ratio == 0 else MixedPairDataset(real, fake, cfg.fake_ratio, cfg.seed)
     val = _val_set(args.data, cfg.crop, cfg.seed)
-    _finish(train_denoiser(cfg, train, val, args.out, init=args.init), args.summary)
+    _finish(train_denoiser(cfg, train, val, args.out), args.summary)
     return 0
 
 
@@ -173,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
             t.add_argument("--denoiser", type=Path, required=True, help="the frozen D_d: a denoiser.pt from train-denoiser")
         else:
             t.add_argument("--fake", type=Path, default=None, help="generated pairs (noisy, clean) for fake_ratio > 0")
-            t.add_argument("--init", type=Path, default=None, help="starting weights (fine-tuning)")
+            t.add_argument("--init", type=Path, default=None, help="starting weights for fine-tuning (sets the 'init' setting)")
         t.set_defaults(run=runner)
     return ap
 

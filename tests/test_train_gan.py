@@ -138,24 +138,30 @@ def test_consecutive_nan_steps_stop_training_with_a_clear_error(tmp_path):
 
 
 def test_checkpoint_with_other_model_settings_is_moved_aside_not_resumed(tmp_path, capsys):
+    torch.manual_seed(0)
+    denoiser = TinyDenoiser(4)
     old_cfg = tiny_gan_config(steps=2)
-    train_pngan(old_cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)
-    old_identity = old_cfg.identity_hash()
+    old_identity = train_pngan(old_cfg, tiny_pairs(), None, denoiser, tmp_path)["identity"]
     old_bytes = (tmp_path / "checkpoint.pt").read_bytes()
     new_cfg = tiny_gan_config(steps=2, generator_kwargs={"width": 6})
-    assert new_cfg.identity_hash() != old_identity
-    summary = train_pngan(new_cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)
-    assert summary["resumed_from"] == 0
+    summary = train_pngan(new_cfg, tiny_pairs(), None, denoiser, tmp_path)
+    assert summary["resumed_from"] == 0 and summary["identity"] != old_identity
     aside = tmp_path / f"checkpoint.pt.stale-{old_identity}"
     assert aside.read_bytes() == old_bytes
     assert (tmp_path / f"train_log.csv.stale-{old_identity}").exists()
     out = capsys.readouterr().out
-    assert f"made with different model-shaping settings (identity {old_identity}, now {new_cfg.identity_hash()}); moved aside to {aside.name} and starting fresh" in out
+    assert (
+        f"made with different model-shaping settings or input weights (identity {old_identity}, now {summary['identity']}); "
+        f"moved aside to {aside.name} and starting fresh"
+    ) in out
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert state["identity"] == new_cfg.identity_hash() and state["models"]["generator"]["head.weight"].shape[0] == 6
+    assert state["identity"] == summary["identity"] and state["models"]["generator"]["head.weight"].shape[0] == 6
     # the same settings again: resumed (nothing left to do), nothing moved
-    summary = train_pngan(new_cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)
+    summary = train_pngan(new_cfg, tiny_pairs(), None, denoiser, tmp_path)
     assert summary["resumed_from"] == 2 and len(list(tmp_path.glob("checkpoint.pt.stale-*"))) == 1
+    # the same settings with another frozen denoiser: not resumed either
+    summary = train_pngan(new_cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)
+    assert summary["resumed_from"] == 0 and len(list(tmp_path.glob("checkpoint.pt.stale-*"))) == 2
 
 
 def test_final_generator_file_describes_itself(tmp_path):

@@ -2,7 +2,8 @@
 
 Training checkpoint `<out_dir>/checkpoint.pt` (torch.save of a dict):
     format 'pngan-train-checkpoint', version, loop ('pngan' | 'denoiser'), step (optimizer steps
-    done), identity (GanConfig/DenoiserConfig.identity_hash()), config (dict), models,
+    done), identity (the config's identity_hash combined with digests of input weights: the
+    frozen D_d, a fine-tuning start), config (dict), models,
     optimizers, schedulers (name -> state_dict), rng (python, numpy, torch, cuda), guard.
 
 Network file (the final generator or denoiser, loaded with one call by `load_network_file`):
@@ -104,7 +105,7 @@ class CheckpointStore:
             if extra.exists():
                 shutil.move(str(extra), _aside_path(extra, stale))
         print(
-            f"{self.path}: made with different model-shaping settings (identity {stale}, now {self.identity}); "
+            f"{self.path}: made with different model-shaping settings or input weights (identity {stale}, now {self.identity}); "
             f"moved aside to {target.name} and starting fresh",
             flush=True,
         )

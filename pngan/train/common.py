@@ -182,6 +182,8 @@ class Task(Protocol):
 
     def describe(self) -> dict[str, Any]: ...  # what the summary should record about the task
 
+    def identity(self) -> str: ...  # the settings' identity hash, plus any input weights it depends on
+
     def networks(self) -> dict[str, torch.nn.Module]: ...  # the trained networks (unwrapped)
 
     def export(self, out_dir: Path, summary: dict[str, Any]) -> Path: ...
@@ -222,7 +224,7 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
-    store = CheckpointStore(out_dir, task.loop, cfg.identity_hash(), ctx)
+    store = CheckpointStore(out_dir, task.loop, task.identity(), ctx)
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
     if state is None:
         return store, 0
@@ -278,7 +280,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         "skipped_steps": guard.total_skipped,
         "seconds": round(time.perf_counter() - started, 2),
         "world_size": ctx.world_size,
-        "identity": cfg.identity_hash(),
+        "identity": task.identity(),
         "last_losses": last_losses,
         "validation": val_log.last(),
         **task.describe(),
@@ -290,6 +292,11 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         summary["file"] = str(task.export(out_dir, summary))
     barrier(ctx)
     return summary
+
+
+def combined_identity(*parts: str) -> str:
+    """One identity hash from several (the settings' hash, digests of input weights)."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
 def weights_digest(networks: dict[str, torch.nn.Module]) -> str:

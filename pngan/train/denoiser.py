@@ -63,6 +63,9 @@ class DenoiserTask:
         if init is not None:
             load_initial_weights(self.network, init)
         self.network.to(runtime.device)
+        # starting weights given as a module or state dict are not in the settings: hash them in
+        start = [common.weights_digest({"denoiser": self.network})] if init is not None else []
+        self._identity = common.combined_identity(cfg.identity_hash(), *start)
         self.opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.sched = common.cosine_schedule(self.opt, cfg, cfg.lr)
         model = wrap(self.network, runtime.ctx)
@@ -117,6 +120,9 @@ class DenoiserTask:
 
     def networks(self) -> dict[str, nn.Module]:
         return {"denoiser": self.network}
+
+    def identity(self) -> str:
+        return self._identity
 
     def describe(self) -> dict[str, Any]:
         return {"arch": self.cfg.arch, "initialised_from": self.initialised_from, "fake_ratio": self.cfg.fake_ratio}

@@ -126,6 +126,8 @@ class PnganTask:
         self.generator = build_network(cfg.generator, cfg.generator_kwargs).to(device)
         self.discriminator = build_network(cfg.discriminator, cfg.discriminator_kwargs).to(device)
         self.denoiser = freeze(denoiser.to(device))
+        # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
+        self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}))
         self.align = Alignment(cfg, self.denoiser, vgg, device)
         self.input_noise = build_input_noise(input_spec(cfg.to_dict()))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
@@ -256,6 +258,9 @@ class PnganTask:
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def identity(self) -> str:
+        return self._identity
 
     def describe(self) -> dict[str, Any]:
         return {"perceptual": self.align.used}
