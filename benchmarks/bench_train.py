@@ -1,6 +1,7 @@
 """PNGAN training-step benchmark: one D step + one G step through the frozen D_d.
 
-Measures steps/s, images/s, peak memory and the achieved FLOP/s (FLOPs of one step counted with
+Measures steps/s, images/s, peak memory (CUDA allocator peak; on a CPU the peak resident set of
+a fresh process per precision) and the achieved FLOP/s (FLOPs of one step counted with
 torch.utils.flop_counter.FlopCounterMode) as a fraction of a ceiling measured in the same run:
 a dense 3x3 conv 64->64 forward at the same batch, crop, dtype and device. fp32 and bf16.
 Default sizes: 128x128 crops, batch 16 on a GPU, batch 8 on a CPU; `quick` shrinks the CPU run.
@@ -12,65 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 CEILING_CHANNELS = 64
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def seconds_per_call(fn: Callable[[], Any], device: torch.device, repeat: int, warmup: int) -> float:
-    """Median wall time of `fn` over `repeat` calls after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-class PeakMemory:
-    """Peak memory of a block in MiB: CUDA allocator peak, or the process's peak resident set
-    (VmHWM, reset on entry through /proc/self/clear_refs) above its resident set on entry."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.mib = device, float("nan")
-
-    @staticmethod
-    def _status(field: str) -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device) / 2**20
-        else:
-            try:
-                Path("/proc/self/clear_refs").write_text("5")
-            except OSError:
-                pass
-            self._base = self._status("VmRSS:")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20 - self._base
-        else:
-            self.mib = self._status("VmHWM:") - self._base
 
 
 def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, repeat: int) -> float:
@@ -86,7 +33,9 @@ def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, re
         with autocast(device, precision):
             conv(x)
 
-    return flops / seconds_per_call(run, device, repeat, warmup=2)
+    from benchmarks.common import timeit
+
+    return flops / timeit(run, repeat=repeat, warmup=2)
 
 
 def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int):
@@ -115,6 +64,8 @@ def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: 
 def measure(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
+    from benchmarks.common import peak_memory, timeit
+
     torch.manual_seed(0)
     task = _task(precision, device, networks, crop, batch)
     clean = torch.rand(batch, 3, crop, crop, device=device)
@@ -128,8 +79,9 @@ def measure(precision: str, device: torch.device, networks: dict[str, Any], crop
 
     with FlopCounterMode(display=False) as flops:
         step()
-    with PeakMemory(device) as peak:
-        seconds = seconds_per_call(step, device, repeat, warmup=1)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = timeit(step, repeat=repeat, warmup=1)
     ceiling = conv_ceiling(device, precision, batch, crop, repeat=max(repeat, 3))
     achieved = flops.get_total_flops() / seconds
     return {
@@ -140,13 +92,13 @@ def measure(precision: str, device: torch.device, networks: dict[str, Any], crop
         "achieved_gflops": achieved / 1e9,
         "ceiling_gflops": ceiling / 1e9,
         "fraction_of_ceiling": achieved / ceiling,
-        "peak_memory_mib": peak.mib,
+        "peak_memory_mib": peak_memory(device) / 2**20,
     }
 
 
 def _measure_isolated(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
-    """`measure`, on a CPU in a fresh process: a process's resident set never shrinks back, so
-    only a fresh one shows the step's own peak memory."""
+    """`measure`, on a CPU in a fresh process, whose peak resident set (imports, networks, the
+    step) is then this precision's alone."""
     if device.type == "cuda":
         return measure(precision, device, networks, crop, batch, repeat)
     import multiprocessing
@@ -182,7 +134,12 @@ def run(
         "denoiser_kwargs": denoiser_kwargs or {},
     }
     results = {p: _measure_isolated(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
+    line = "; ".join(
+        f"{p} {r['steps_per_s']:.3g} steps/s, {r['images_per_s']:.3g} img/s, {r['fraction_of_ceiling']:.2f} of conv ceiling, {r['peak_memory_mib']:.0f} MiB"
+        for p, r in results.items()
+    )
     return {
+        "summary": f"{crop}x{crop} batch {batch} on {device.type}: {line}",
         "what": "one PNGAN training step (D step + G step through the frozen D_d)",
         "networks": networks,
         "crop": crop,
@@ -196,11 +153,10 @@ def run(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    result = run(args.quick)
-    from benchmarks import common
+    result = run(ap.parse_args().quick)
+    from benchmarks.common import write_report
 
-    common.write_report("train", result)
+    write_report("train", result)
     print(json.dumps(result, indent=2))
 
 
