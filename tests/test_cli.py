@@ -142,6 +142,11 @@ def test_evaluate_round_trip(tmp_path, generator_file, clean_dir, capsys):
     assert scores["images"][0]["akld"] == pytest.approx(float(akld(c, r, f)[0]), rel=1e-6)
     assert scores["images"][0]["psnr_real"] == pytest.approx(float(psnr(r, c)[0]), rel=1e-9)
     assert "mean (2 images, 1 draw(s))" in printed
+    # numbered draw folders count as L draws per image
+    draws = tmp_path / "draws"
+    assert main(["generate", "--checkpoint", str(generator_file), "--input", str(clean_dir), "--output", str(draws), "--samples", "2"]) == 0
+    assert main(["evaluate", "--clean", str(clean_dir), "--real", str(real), "--fake", str(draws), "--json", str(scores_file)]) == 0
+    assert json.loads(scores_file.read_text())["n_draws"] == 2 and "mean (2 images, 2 draw(s))" in capsys.readouterr().out
     # the real folder scored against itself: AKLD exactly 0
     assert main(["evaluate", "--clean", str(clean_dir), "--real", str(real), "--fake", str(real), "--json", str(scores_file)]) == 0
     assert json.loads(scores_file.read_text())["mean"]["akld"] == 0.0
@@ -176,3 +181,13 @@ def test_train_commands_read_params_and_refuse_unknown_keys(tmp_path, capsys):
     assert main([*base, "--set", "steps=1", "--summary", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["steps"] == 1
     assert (tmp_path / "run" / "denoiser.pt").exists()
+
+
+def test_another_setting_changes_only_the_synthetic_input():
+    from pngan.generate import input_for_setting
+
+    info = {"input": {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 0.1}}}
+    assert input_for_setting(info, None) == info["input"] == input_for_setting(info, 1)
+    assert input_for_setting(info, 2) == {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}
+    camera = {"input": {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}}
+    assert input_for_setting(camera, 1) == {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 50 / 255}}
