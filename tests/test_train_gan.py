@@ -164,6 +164,16 @@ def test_checkpoint_with_other_model_settings_is_moved_aside_not_resumed(tmp_pat
     assert summary["resumed_from"] == 0 and len(list(tmp_path.glob("checkpoint.pt.stale-*"))) == 2
 
 
+def test_an_inert_loss_term_is_reported(tmp_path, capsys):
+    # raw (unnormalised) features scaled far down: the perceptual pull vanishes next to L1's
+    cfg = tiny_gan_config(steps=2, log_every=1, perceptual_norm="none", w_perceptual=1e-9)
+    train_pngan(cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("warning: the weighted perceptual term's gradient on G is") == 1 and "nearly inert" in out
+    rows = _read_csv(tmp_path / "train_log.csv")
+    assert all(float(r["gradnorm_perceptual"]) < 1e-3 * float(r["gradnorm_l1"]) for r in rows)
+
+
 def test_final_generator_file_describes_itself(tmp_path):
     cfg = tiny_gan_config(steps=2, input_sigma=30 / 255)
     train_pngan(cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path)

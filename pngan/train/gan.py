@@ -36,6 +36,7 @@ from pngan.train.sampling import keyed_generator
 
 STREAM_FIXED_INPUT = 4
 GENERATOR_FILE = "generator.pt"
+INERT_RATIO = 1e-3  # a perceptual term pulling G less than this fraction of L1 is reported
 
 
 def input_spec(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +131,7 @@ class PnganTask:
         self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}))
         self.align = Alignment(cfg, self.denoiser, vgg, device)
         self.input_noise = build_input_noise(input_spec(cfg.to_dict()))
+        self._inert_reported = False
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         self.sched_g = common.cosine_schedule(self.opt_g, cfg, cfg.lr_g)
@@ -203,7 +205,19 @@ class PnganTask:
             out["d_real_wins"] = float((c_real > c_fake).float().mean())
         out["lr_g"] = self.opt_g.param_groups[0]["lr"]
         out["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        self._warn_if_inert(out)
         return out
+
+    def _warn_if_inert(self, diagnostics: dict[str, float]) -> None:
+        """Say so (once) when the weighted perceptual term pulls G less than INERT_RATIO of L1: it
+        is then a no-op in practice (METHOD.md section 6: raw denoiser features made it ~700x
+        smaller). The adversarial balance is in the log (gradnorm_adv) but not warned about: it
+        starts tiny while D is untrained."""
+        pull, l1 = diagnostics.get("gradnorm_perceptual"), diagnostics.get("gradnorm_l1", 0.0)
+        if self.cfg.w_perceptual > 0 and pull is not None and pull < INERT_RATIO * l1 and not self._inert_reported:
+            self._inert_reported = True
+            if self.runtime.ctx.is_main:
+                print(f"warning: the weighted perceptual term's gradient on G is {pull / l1:.1e} of L1's: it is nearly inert", flush=True)
 
     # ---- validation -----------------------------------------------------------------------
     @torch.no_grad()
