@@ -1,0 +1,164 @@
+"""PNGAN training-step benchmark: one D step + one G step through the frozen D_d.
+
+Measures steps/s, images/s, peak memory (CUDA allocator peak; on a CPU the peak resident set of
+a fresh process per precision) and the achieved FLOP/s (FLOPs of one step counted with
+torch.utils.flop_counter.FlopCounterMode) as a fraction of a ceiling measured in the same run:
+a dense 3x3 conv 64->64 forward at the same batch, crop, dtype and device. fp32 and bf16.
+Default sizes: 128x128 crops, batch 16 on a GPU, batch 8 on a CPU; `quick` shrinks the CPU run.
+
+Run: `python -m benchmarks.bench_train [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+
+CEILING_CHANNELS = 64
+
+
+def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, repeat: int) -> float:
+    """FLOP/s of a dense 3x3 conv 64->64 forward (2 * MACs) at this batch, crop, dtype, device."""
+    from pngan.runtime import autocast
+
+    conv = torch.nn.Conv2d(CEILING_CHANNELS, CEILING_CHANNELS, 3, padding=1).to(device)
+    x = torch.randn(batch, CEILING_CHANNELS, crop, crop, device=device)
+    flops = 2 * batch * crop * crop * CEILING_CHANNELS * CEILING_CHANNELS * 9
+
+    @torch.no_grad()
+    def run() -> None:
+        with autocast(device, precision):
+            conv(x)
+
+    from benchmarks.common import timeit
+
+    return flops / timeit(run, repeat=repeat, warmup=2)
+
+
+def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int):
+    from pngan.train.checkpoint import build_network
+    from pngan.train.common import NanGuard, Runtime
+    from pngan.train.config import GanConfig
+    from pngan.train.distributed import DistContext
+    from pngan.train.gan import PnganTask
+
+    cfg = GanConfig(
+        generator=networks["generator"],
+        generator_kwargs=networks.get("generator_kwargs", {}),
+        discriminator=networks["discriminator"],
+        discriminator_kwargs=networks.get("discriminator_kwargs", {}),
+        crop=crop,
+        batch=batch,
+        steps=1000,
+        precision=precision,
+        device=str(device),
+    )
+    ctx = DistContext(device=device)
+    denoiser = build_network(networks["denoiser"], networks.get("denoiser_kwargs", {}))
+    return PnganTask(cfg, Runtime(ctx, precision), denoiser, None, NanGuard(10**9, ctx))
+
+
+def measure(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.common import peak_memory, timeit
+
+    torch.manual_seed(0)
+    task = _task(precision, device, networks, crop, batch)
+    clean = torch.rand(batch, 3, crop, crop, device=device)
+    noisy = (clean + 0.08 * torch.randn_like(clean)).clamp(0, 1)
+    batch_data = {"clean": clean, "noisy": noisy}
+    counter = {"step": 0}
+
+    def step() -> None:
+        task.train_step(batch_data, counter["step"], diagnose=False)
+        counter["step"] += 1
+
+    with FlopCounterMode(display=False) as flops:
+        step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = timeit(step, repeat=repeat, warmup=1)
+    ceiling = conv_ceiling(device, precision, batch, crop, repeat=max(repeat, 3))
+    achieved = flops.get_total_flops() / seconds
+    return {
+        "steps_per_s": 1.0 / seconds,
+        "images_per_s": batch / seconds,
+        "seconds_per_step": seconds,
+        "gflop_per_step": flops.get_total_flops() / 1e9,
+        "achieved_gflops": achieved / 1e9,
+        "ceiling_gflops": ceiling / 1e9,
+        "fraction_of_ceiling": achieved / ceiling,
+        "peak_memory_mib": peak_memory(device) / 2**20,
+    }
+
+
+def _measure_isolated(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
+    """`measure`, on a CPU in a fresh process, whose peak resident set (imports, networks, the
+    step) is then this precision's alone."""
+    if device.type == "cuda":
+        return measure(precision, device, networks, crop, batch, repeat)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, precision, device, networks, crop, batch, repeat).result()
+
+
+def run(
+    quick: bool,
+    generator: str = "smnet",
+    discriminator: str = "pixel_discriminator",
+    denoiser: str = "ridnet",
+    generator_kwargs: dict[str, Any] | None = None,
+    discriminator_kwargs: dict[str, Any] | None = None,
+    denoiser_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """fp32 and bf16 PNGAN steps at the paper's network sizes (the networks' defaults)."""
+    from pngan.runtime import run_info, select_device
+
+    device = select_device("auto")
+    if device.type == "cuda":
+        crop, batch, repeat = 128, 16, 5 if quick else 20
+    else:
+        crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 3)
+    networks = {
+        "generator": generator,
+        "generator_kwargs": generator_kwargs or {},
+        "discriminator": discriminator,
+        "discriminator_kwargs": discriminator_kwargs or {},
+        "denoiser": denoiser,
+        "denoiser_kwargs": denoiser_kwargs or {},
+    }
+    results = {p: _measure_isolated(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
+    line = "; ".join(
+        f"{p} {r['steps_per_s']:.3g} steps/s, {r['images_per_s']:.3g} img/s, {r['fraction_of_ceiling']:.2f} of conv ceiling, {r['peak_memory_mib']:.0f} MiB"
+        for p, r in results.items()
+    )
+    return {
+        "summary": f"{crop}x{crop} batch {batch} on {device.type}: {line}",
+        "what": "one PNGAN training step (D step + G step through the frozen D_d)",
+        "networks": networks,
+        "crop": crop,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "results": results,
+        **run_info(device),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    result = run(ap.parse_args().quick)
+    from benchmarks.common import write_report
+
+    write_report("train", result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

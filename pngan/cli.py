@@ -1,0 +1,192 @@
+"""Command line: `python -m pngan <command>` (or the `pngan` script).
+
+    generate        noise a folder of clean images with a trained generator
+    evaluate        AKLD / KLD / PSNR of a fake noisy folder against the real noisy one
+    train-pngan     adversarial training (torchrun-ready: torchrun --nproc_per_node N -m pngan train-pngan ...)
+    train-denoiser  denoiser training: the frozen D_d, the PGap denoiser, fine-tuning on real + fake
+
+Training settings come from a params.yaml section (`train_pngan` / `denoiser_real` by default)
+with `--set key=value` overrides (YAML-typed). Data folders use the kit's prepared layout:
+DIR/train/{noisy,clean}/*.png and DIR/val/{noisy,clean}/*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from pngan import params as P
+from pngan.io import DataError
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise P.ParamsError(f"--set expects key=value, got '{item}'")
+        values[key] = yaml.safe_load(raw)
+    return values
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    values = P.section(P.load(args.params), args.section, args.params)
+    values.update(_overrides(args.set))
+    return values, f"{args.params} [{args.section}]"
+
+
+def _pair_set(folder: Path, crop: int | None, augment: bool, seed: int):
+    from pngan.data.pairs import read_paired_folder
+    from pngan.train.sampling import TensorPairDataset
+
+    return TensorPairDataset.from_pairs(read_paired_folder(folder), crop, augment, seed)
+
+
+def _val_set(data: Path, crop: int, seed: int):
+    """One fixed crop per validation pair (keys 0 .. n-1); None when DIR/val is absent."""
+    if not (data / "val").exists():
+        print(f"note: {data / 'val'} not found; training without validation", flush=True)
+        return None
+    return _pair_set(data / "val", crop, False, seed)
+
+
+def _finish(summary: dict[str, Any], path: Path | None) -> None:
+    from pngan.train.distributed import launched_by_torchrun
+
+    if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+        return
+    text = json.dumps(summary, indent=2)
+    if path is not None:
+        from pngan.runtime import atomic_write_text
+
+        atomic_write_text(path, text + "\n")
+    print(text)
+
+
+def cmd_train_pngan(args: argparse.Namespace) -> int:
+    from pngan.train.checkpoint import load_network_file
+    from pngan.train.config import GanConfig
+    from pngan.train.gan import train_pngan
+
+    values, where = _settings(args)
+    cfg = GanConfig.from_dict(values, where)
+    denoiser, _ = load_network_file(args.denoiser, "denoiser")
+    train = _pair_set(args.data / "train", cfg.crop, True, cfg.seed)
+    val = _val_set(args.data, cfg.crop, cfg.seed)
+    _finish(train_pngan(cfg, train, val, denoiser, args.out), args.summary)
+    return 0
+
+
+def cmd_train_denoiser(args: argparse.Namespace) -> int:
+    from pngan.train.config import DenoiserConfig
+    from pngan.train.denoiser import train_denoiser
+    from pngan.train.sampling import MixedPairDataset
+
+    values, where = _settings(args)
+    if args.init is not None:
+        values["init"] = str(args.init)
+    cfg = DenoiserConfig.from_dict(values, where)
+    if cfg.fake_ratio > 0 and args.fake is None:
+        raise P.ParamsError(f"{where}: fake_ratio {cfg.fake_ratio} needs --fake DIR (generated pairs: DIR/noisy, DIR/clean)")
+    real = _pair_set(args.data / "train", cfg.crop, True, cfg.seed) if cfg.fake_ratio < 1 else None
+    fake = _pair_set(args.fake, cfg.crop, True, cfg.seed) if cfg.fake_ratio > 0 else None
+    train = real if cfg.fake_ratio == 0 else MixedPairDataset(real, fake, cfg.fake_ratio, cfg.seed)
+    val = _val_set(args.data, cfg.crop, cfg.seed)
+    _finish(train_denoiser(cfg, train, val, args.out), args.summary)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from pngan.generate import generate_folder
+
+    written = generate_folder(
+        args.checkpoint,
+        args.input,
+        args.output,
+        seed=args.seed,
+        samples=args.samples,
+        setting=args.setting,
+        device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        precision=args.precision,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {len(written)} image(s) to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pngan.generate import score_folders
+
+    scores = score_folders(args.clean, args.real, args.fake)
+    rows = scores["images"] + [{"name": f"mean ({scores['n_images']} images, {scores['n_draws']} draw(s))", **scores["mean"]}]
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'image':<{width}} {'AKLD':>8} {'KLD':>8} {'PSNR real':>10} {'PSNR fake':>10}")
+    for row in rows:
+        print(f"{row['name']:<{width}} {row['akld']:>8.4f} {row['kld']:>8.4f} {row['psnr_real']:>10.2f} {row['psnr_fake']:>10.2f}")
+    if args.json is not None:
+        from pngan.runtime import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pngan", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="noise clean images with a trained generator")
+    g.add_argument("--checkpoint", type=Path, required=True, help="generator.pt (or a training checkpoint.pt)")
+    g.add_argument("--input", type=Path, required=True, help="folder of clean images")
+    g.add_argument("--output", type=Path, required=True, help="folder for the noisy PNGs (must be empty or new)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--samples", type=int, default=None, help="L draws per image into OUTPUT/1 ... OUTPUT/L")
+    g.add_argument("--setting", type=int, choices=(1, 2), default=None, help="synthetic input (default: the one trained on)")
+    g.add_argument("--device", default="auto")
+    g.add_argument("--tile", type=int, default=512, help="tile size in pixels (0: whole image at once)")
+    g.add_argument("--overlap", type=int, default=32, help="context pixels around each tile, cropped off")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    g.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    g.set_defaults(run=cmd_generate)
+
+    e = sub.add_parser("evaluate", help="score fake noisy images against real ones")
+    e.add_argument("--clean", type=Path, required=True)
+    e.add_argument("--real", type=Path, required=True)
+    e.add_argument("--fake", type=Path, required=True, help="fake noisy folder (or its numbered draw folders 1 ... L)")
+    e.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
+    e.set_defaults(run=cmd_evaluate)
+
+    for name, section, runner in (("train-pngan", "train_pngan", cmd_train_pngan), ("train-denoiser", "denoiser_real", cmd_train_denoiser)):
+        t = sub.add_parser(name, help=f"training; settings from params.yaml section '{section}'")
+        t.add_argument("--params", type=Path, default=P.DEFAULT_FILE)
+        t.add_argument("--section", default=section)
+        t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (YAML-typed)")
+        t.add_argument("--data", type=Path, required=True, help="prepared data: DIR/train/{noisy,clean}, DIR/val/{noisy,clean}")
+        t.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, logs, final network")
+        t.add_argument("--summary", type=Path, default=None, help="also write the run summary as JSON")
+        if name == "train-pngan":
+            t.add_argument("--denoiser", type=Path, required=True, help="the frozen D_d: a denoiser.pt from train-denoiser")
+        else:
+            t.add_argument("--fake", type=Path, default=None, help="generated pairs (noisy, clean) for fake_ratio > 0")
+            t.add_argument("--init", type=Path, default=None, help="starting weights for fine-tuning (sets the 'init' setting)")
+        t.set_defaults(run=runner)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from pngan.train.checkpoint import CheckpointError
+    from pngan.train.common import TrainingDiverged
+
+    try:
+        return args.run(args)
+    except (P.ParamsError, DataError, CheckpointError, FileExistsError, FileNotFoundError, TrainingDiverged, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,331 @@
+"""The loop machinery both trainers share: setup, resume, data order, NaN guard, CSV logs,
+validation and checkpoint cadence, progress bar.
+
+A trainer supplies a `Task` (its networks, optimisers and one training step); `run` drives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import torch
+import torch.distributed
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from pngan.runtime import resolve_precision, run_info, seed_everything
+from pngan.train.checkpoint import CheckpointStore, restore_rng_state
+from pngan.train.config import _Config
+from pngan.train.distributed import DistContext, all_finite, barrier, mean_over_processes
+from pngan.train.sampling import StepSampler, derive_seed
+
+# streams of the keyed generators, so no two purposes share random numbers
+STREAM_SAMPLER, STREAM_INPUT_NOISE, STREAM_VALIDATION = 1, 2, 3
+
+TRAIN_LOG, VAL_LOG = "train_log.csv", "val_log.csv"
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite steps."""
+
+
+class NanGuard:
+    """Skips optimizer steps whose loss or gradient is not finite (on any process) and stops
+    training after `patience` such steps in a row."""
+
+    def __init__(self, patience: int, ctx: DistContext):
+        self.patience, self.ctx = patience, ctx
+        self.in_a_row = 0
+        self.total_skipped = 0
+        self.events: list[str] = []  # what was skipped in the current step
+
+    def begin_step(self) -> None:
+        self.events = []
+
+    def allow(self, what: str, *values: torch.Tensor) -> bool:
+        """True when `values` (a loss, a gradient norm) are finite everywhere; otherwise records the skip."""
+        if all_finite(self.ctx, *values):
+            return True
+        self.events.append(what)
+        return False
+
+    def end_step(self, step: int, losses: dict[str, float]) -> None:
+        if not self.events:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        self.total_skipped += 1
+        if self.in_a_row >= self.patience:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+            raise TrainingDiverged(
+                f"{self.in_a_row} consecutive steps with non-finite losses or gradients (steps {step - self.in_a_row + 1}-{step}; "
+                f"last: {shown}); training stopped. Lower the learning rates, try precision: fp32, or resume from the last checkpoint."
+            )
+
+    def state_dict(self) -> dict[str, int]:
+        return {"in_a_row": self.in_a_row, "total_skipped": self.total_skipped}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.in_a_row, self.total_skipped = state["in_a_row"], state["total_skipped"]
+
+
+class CsvLog:
+    """A CSV file of rows keyed by `step`, appended as training goes. On open, rows after
+    `keep_until` are dropped (a resumed run rewrites what it redoes); new columns rewrite the header."""
+
+    def __init__(self, path: Path, keep_until: int, enabled: bool = True):
+        self.path, self.enabled = path, enabled
+        self.fields: list[str] = []
+        self.rows: list[dict[str, str]] = []
+        self.last_row: dict[str, Any] = {}
+        if enabled and path.exists():
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                self.fields = list(reader.fieldnames or [])
+                self.rows = [r for r in reader if int(float(r["step"])) <= keep_until]
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fields, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        tmp.replace(self.path)
+
+    def append(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.last_row = dict(row)
+        row = {k: _fmt(v) for k, v in row.items()}
+        self.rows.append(row)
+        new = [k for k in row if k not in self.fields]
+        if new or not self.path.exists():
+            self.fields += new
+            self._rewrite()
+            return
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.fields, restval="").writerow(row)
+
+    def last(self) -> dict[str, float]:
+        """The last row's values without `step` (unrounded when appended in this run)."""
+        row = self.last_row or (self.rows[-1] if self.rows else {})
+        return {k: float(v) for k, v in row.items() if k != "step" and v not in ("", None)}
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def cosine_factor(step: int, steps: int, lr: float, lr_min: float) -> float:
+    """Multiplier of `lr` at `step`: cosine decay from lr to lr_min over `steps`."""
+    progress = min(step, steps) / max(steps, 1)
+    return (lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))) / lr
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, cfg: _Config, lr: float) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_factor(s, cfg.steps, lr, cfg.lr_min))
+
+
+def grad_norm(parameters) -> torch.Tensor:
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+
+def same_shape_batches(dataset: Dataset, batch: int) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(index of the first item, stacked batch) over keys 0 .. len-1, consecutive items of equal
+    size stacked up to `batch` (validation sets may hold images of different sizes)."""
+    pending: list[dict[str, torch.Tensor]] = []
+    first = 0
+    for key in range(len(dataset)):
+        item = dataset[key]
+        if pending and (len(pending) == batch or item["clean"].shape != pending[0]["clean"].shape):
+            yield first, {k: torch.stack([p[k] for p in pending]) for k in pending[0] if isinstance(pending[0][k], torch.Tensor)}
+            pending, first = [], key
+        pending.append(item)
+    if pending:
+        yield first, {k: torch.stack([p[k] for p in pending]) for k in pending[0] if isinstance(pending[0][k], torch.Tensor)}
+
+
+@dataclass
+class StepResult:
+    losses: dict[str, float]  # shown on the progress bar and logged
+    diagnostics: dict[str, float] = field(default_factory=dict)  # only on log steps
+
+
+class Task(Protocol):
+    """What a trainer gives the shared loop."""
+
+    loop: str  # 'pngan' | 'denoiser': the checkpoint's loop name
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int, diagnose: bool) -> StepResult: ...
+
+    def validate(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...  # what the summary should record about the task
+
+    def identity(self) -> str: ...  # the settings' identity hash, plus any input weights it depends on
+
+    def networks(self) -> dict[str, torch.nn.Module]: ...  # the trained networks (unwrapped)
+
+    def export(self, out_dir: Path, summary: dict[str, Any]) -> Path: ...
+
+
+@dataclass
+class Runtime:
+    """Where a run executes: process group, device, precision."""
+
+    ctx: DistContext
+    precision: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+
+@contextlib.contextmanager
+def seeded(cfg: _Config) -> Iterator[None]:
+    """seed_everything(cfg.seed, cfg.deterministic); cuDNN autotuning unless deterministic (the
+    crops have one size). Both global flags are restored after."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    seed_everything(cfg.seed, cfg.deterministic)
+    torch.backends.cudnn.benchmark = not cfg.deterministic
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:
+    return Runtime(ctx, resolve_precision(cfg.precision, ctx.device))
+
+
+def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard) -> tuple[CheckpointStore, int]:
+    """The run's checkpoint store and the step to start from (its checkpoint's, or 0)."""
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    barrier(ctx)
+    store = CheckpointStore(out_dir, task.loop, task.identity(), ctx)
+    state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
+    if state is None:
+        return store, 0
+    task.load_state_dict(state)
+    guard.load_state_dict(state["guard"])
+    restore_rng_state(state["rng"])
+    if ctx.is_main:
+        print(f"{store.path}: resuming at step {state['step']} of {cfg.steps}", flush=True)
+    return store, state["step"]
+
+
+def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
+    """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
+    ctx, out_dir = runtime.ctx, Path(out_dir)
+    store, start = resume(task, cfg, ctx, out_dir, guard)
+    train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
+    val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
+    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
+    loader = DataLoader(train_dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers, pin_memory=runtime.device.type == "cuda")
+    save = lambda step: store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())  # noqa: E731
+
+    started = time.perf_counter()
+    last_losses: dict[str, float] = {}
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {task.loop}", disable=not ctx.is_main, dynamic_ncols=True)
+    step = start
+    for step, batch in enumerate(loader, start=start + 1):
+        guard.begin_step()
+        diagnose = step % cfg.log_every == 0
+        result = task.train_step(move_batch(batch, runtime.device), step - 1, diagnose)
+        skipped = "+".join(guard.events)
+        if skipped and ctx.is_main:
+            tqdm.write(f"step {step}: non-finite {', '.join(guard.events)}; update skipped")
+        if diagnose:
+            values = mean_over_processes(ctx, {**result.losses, **result.diagnostics})
+            train_log.append({"step": step, "skipped": skipped, **values, "seconds": round(time.perf_counter() - started, 2)})
+        elif skipped:
+            train_log.append({"step": step, "skipped": skipped, **result.losses})
+        guard.end_step(step, result.losses)
+        last_losses = result.losses
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in list(result.losses.items())[:4]}, refresh=False)
+        if cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps:
+            _validate(task, ctx, val_log, step)
+        if step % cfg.ckpt_every == 0 and step != cfg.steps:
+            save(step)
+    bar.close()
+    if start < cfg.steps:  # the last step: validate and checkpoint it (a finished run skips this)
+        _validate(task, ctx, val_log, step)
+        save(step)
+    summary = {
+        "steps": step,
+        "resumed_from": start,
+        "skipped_steps": guard.total_skipped,
+        "seconds": round(time.perf_counter() - started, 2),
+        "world_size": ctx.world_size,
+        "identity": task.identity(),
+        "last_losses": last_losses,
+        "validation": val_log.last(),
+        **task.describe(),
+        **run_info(runtime.device, runtime.precision, cfg.seed),
+        "replica_digests": replica_digests(task, ctx),
+    }
+    summary = json.loads(json.dumps(summary, default=str))  # plain types (torch.load(weights_only) safe)
+    if ctx.is_main:
+        summary["file"] = str(task.export(out_dir, summary))
+    barrier(ctx)
+    return summary
+
+
+def combined_identity(*parts: str) -> str:
+    """One identity hash from several (the settings' hash, digests of input weights)."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def weights_digest(networks: dict[str, torch.nn.Module]) -> str:
+    """SHA-256 over the trained parameters (names and bytes)."""
+    h = hashlib.sha256()
+    for name, network in sorted(networks.items()):
+        for key, p in network.named_parameters():
+            h.update(f"{name}.{key}".encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def replica_digests(task: Task, ctx: DistContext) -> list[str]:
+    """Every process's `weights_digest`; data-parallel replicas that differ are an error."""
+    digest = weights_digest(task.networks())
+    if not ctx.enabled:
+        return [digest]
+    digests: list[str] = [""] * ctx.world_size
+    torch.distributed.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"data-parallel replicas ended with different weights (digests per rank: {digests})")
+    return digests
+
+
+def _validate(task: Task, ctx: DistContext, log: CsvLog, step: int) -> None:
+    """Validation runs on rank 0 (on the unwrapped networks) and goes to its log; the others wait."""
+    if ctx.is_main:
+        values = task.validate()
+        if values:
+            log.append({"step": step, **values})
+            tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    barrier(ctx)

@@ -1,0 +1,135 @@
+"""Small stand-in networks for the training tests (the real ones live in pngan.models).
+
+Training code builds networks by name; these are named 'trainer_standins:<Class>' (tests/ is on
+sys.path under pytest, and on PYTHONPATH for the torchrun subprocess)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from pngan.noise.base import NoiseModel
+
+
+class TinyGenerator(nn.Module):
+    """y + conv(lrelu(conv(y))): a residual generator with a 5x5 receptive field.
+
+    `nan_calls`: training-mode forward calls (0-based) whose output is NaN, to test the guard;
+    `zero_init_last`: start as the identity."""
+
+    def __init__(self, width: int = 4, nan_calls: tuple[int, ...] = (), zero_init_last: bool = False):
+        super().__init__()
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        if zero_init_last:
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
+        self.nan_calls = set(nan_calls)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x + self.tail(torch.nn.functional.leaky_relu(self.head(x), 0.2))
+        if self.training:
+            if self.calls in self.nan_calls:
+                out = out * float("nan")
+            self.calls += 1
+        return out
+
+
+class TinyDiscriminator(nn.Module):
+    """Per-pixel logits (B, 1, H, W), with a batch norm like the paper's discriminator."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TinyDenoiser(nn.Module):
+    """x - tail(relu(body(relu(head(x))))): a residual denoiser; `body` is its deepest feature map."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.body = nn.Conv2d(width, width, 3, padding=1)
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.tail(torch.relu(self.body(torch.relu(self.head(x)))))
+
+
+class StandinAWGN(NoiseModel):
+    """x + sigma * N(0, 1), clipped and quantised by NoiseModel.sample (like pngan.noise 'awgn')."""
+
+    name = "standin_awgn"
+
+    def __init__(self, sigma: float = 50 / 255):
+        self.sigma = sigma
+
+    def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return clean + self.sigma * torch.randn(clean.shape, generator=generator, device=clean.device)
+
+
+def tiny_pairs(n: int = 4, size: int = 24, crop: int | None = 16, sigma: float = 20.0, seed: int = 0, smooth: bool = False):
+    """n random clean images (white, or `smooth` bilinear blends of a 3x3 grid) and their noisy
+    versions (clean + N(0, sigma^2) in 8-bit levels) as a key-protocol TensorPairDataset."""
+    from pngan.train.sampling import TensorPairDataset
+
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(n, 3, 3 if smooth else size, 3 if smooth else size, generator=g)
+    clean = (nn.functional.interpolate(base, size=(size, size), mode="bilinear") * 200 + 20).round()
+    noisy = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 255).round()
+    return TensorPairDataset(list(clean.to(torch.uint8)), list(noisy.to(torch.uint8)), crop=crop, seed=seed)
+
+
+def tiny_gan_config(**overrides):
+    from pngan.train.config import GanConfig
+
+    values = dict(
+        generator="trainer_standins:TinyGenerator",
+        generator_kwargs={"width": 4},
+        discriminator="trainer_standins:TinyDiscriminator",
+        discriminator_kwargs={"width": 4},
+        input_noise="trainer_standins:StandinAWGN",
+        crop=16,
+        batch=2,
+        steps=4,
+        log_every=2,
+        ckpt_every=2,
+        val_every=0,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+    )
+    values.update(overrides)
+    return GanConfig(**values)
+
+
+def tiny_denoiser_config(**overrides):
+    from pngan.train.config import DenoiserConfig
+
+    values = dict(
+        arch="trainer_standins:TinyDenoiser",
+        arch_kwargs={"width": 4},
+        crop=16,
+        batch=2,
+        steps=4,
+        lr=1e-3,
+        log_every=2,
+        ckpt_every=2,
+        val_every=0,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+    )
+    values.update(overrides)
+    return DenoiserConfig(**values)
