@@ -23,6 +23,7 @@ from typing import Any
 
 import matplotlib as mpl
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 import matplotlib.pyplot as plt
@@ -485,3 +486,62 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
             os.remove(tmp)
     plt.close(fig)  # figures made here are released already; a user's own pyplot figure is closed
     return path
+
+
+# ---------------------------------------------------------------- training runs
+
+
+def _read_logs(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    run_dir = Path(run_dir)
+    frames = []
+    for name in ("train_log.csv", "val_log.csv"):
+        path = run_dir / name
+        frame = pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})
+        frames.append(frame.dropna(axis=1, how="all"))
+    if frames[0].empty and frames[1].empty:
+        raise FileNotFoundError(f"{run_dir}: no train_log.csv or val_log.csv (has the run started?)")
+    return frames[0], frames[1]
+
+
+def _lines(ax: Axes, frame: pd.DataFrame, columns: Mapping[str, str], title: str, ylabel: str, log: bool = False) -> None:
+    styles = model_styles(list(columns.values()))
+    for column, label in columns.items():
+        if column in frame and frame[column].notna().any():
+            data = frame[["step", column]].dropna()
+            ax.plot(data["step"], data[column], label=label, **{**styles[label], "markersize": 3})
+    ax.set(title=title, xlabel="step", ylabel=ylabel)
+    if log:
+        ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+@_styled
+def gan_curves(run_dir: str | os.PathLike) -> Figure:
+    """The METHOD.md §6 diagnostics of a PNGAN run, from its CSV logs: losses, noise levels,
+    validation AKLD, the discriminator's margin and each weighted term's pull on G."""
+    train, val = _read_logs(run_dir)
+    fig = _figure(11, 6)
+    axes = fig.subplots(2, 3)
+    _lines(axes[0, 0], train, {"L_D": "L_D (discriminator)", "L_G": "L_G (adversarial, G)", "L1": "L1 through D_d"},
+           "Losses", "loss")
+    _lines(axes[0, 1], train, {"std_real_255": "real", "std_fake_255": "fake (G output)", "std_input_255": "input y_s"},
+           "Noise std on training crops", "std (/255)")
+    _lines(axes[0, 2], val, {"akld": "G output", "akld_input": "input y_s (AWGN)"}, "Validation AKLD", "AKLD (lower is better)", log=True)
+    _lines(axes[1, 0], train, {"d_logit_gap": "mean C(real) - mean C(fake)"}, "Discriminator margin", "logit gap")
+    _lines(axes[1, 1], train, {"d_real_wins": "P(C(real pixel) > C(fake pixel))"}, "Discriminator accuracy", "fraction")
+    axes[1, 1].axhline(0.5, color="0.6", linewidth=0.8, linestyle=":")
+    _lines(axes[1, 2], train, {"gradnorm_l1": "w_l1 · L1", "gradnorm_perceptual": "w_p · L_p", "gradnorm_adv": "w_adv · L_G"},
+           "Pull of each weighted term on y_f", "gradient norm", log=True)
+    return fig
+
+
+@_styled
+def denoiser_curves(run_dir: str | os.PathLike) -> Figure:
+    """Training loss and validation PSNR (denoised vs noisy input) of a denoiser run."""
+    train, val = _read_logs(run_dir)
+    fig = _figure(9, 3.2)
+    left, right = fig.subplots(1, 2)
+    _lines(left, train, {"loss": "training loss"}, "Training loss", "loss", log=True)
+    _lines(right, val, {"psnr": "denoised", "psnr_input": "noisy input"}, "Validation PSNR", "PSNR (dB)")
+    return fig

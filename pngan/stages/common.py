@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import shutil
 import json
 import math
 from pathlib import Path
@@ -12,10 +14,23 @@ from pngan.paths import scratch_dir
 from pngan.runtime import atomic_write_text
 
 
-def collect(fn: Callable, namespace: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of `fn` taken from a notebook's namespace (its parameters cell)."""
+def collect(fn: Callable, namespace: dict[str, Any], config: type | None = None) -> dict[str, Any]:
+    """The keyword arguments of `fn` taken from a notebook's namespace (its parameters cell),
+    plus, for a stage that takes `**settings`, the fields of the `config` dataclass it defines."""
     names = [p for p in inspect.signature(fn).parameters if p in namespace]
+    if config is not None:
+        names += [f.name for f in dataclasses.fields(config) if f.name in namespace and f.name not in names]
     return {name: namespace[name] for name in names}
+
+
+def copy_logs(run_dir: Path, plots_dir: str | Path | None, names: tuple[str, ...]) -> None:
+    """Copy a run's CSV logs to the committed plots folder that `dvc plots` reads."""
+    if plots_dir is None:
+        return
+    Path(plots_dir).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, Path(plots_dir) / name)
 
 
 def out_dir(path: str | Path | None, stage: str) -> Path:

@@ -23,6 +23,7 @@ from pngan.data.splits import group_metrics
 from pngan.io import read_image, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
+from pngan.noise.learned import GeneratorNoise
 from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
@@ -176,7 +177,10 @@ def run(
         profiles: dict[str, NoiseModel] = {}
         model_for[ORACLE] = lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
     if generator_checkpoint:
-        raise NotImplementedError
+        learned = GeneratorNoise.from_file(generator_checkpoint, dev)
+        model_for[PNGAN] = lambda p: learned
+        params[PNGAN] = learned.params()
+        inputs[PNGAN] = learned.input_name
     rows = []
     for name, model in model_for.items():
         rows += score_model(name, model, test, samples, seed, batch, dev, out)
