@@ -80,6 +80,12 @@ def fitted_params(fitted: dict[str, Callable[[Pair], NoiseModel]], test: Sequenc
     return out
 
 
+def oracle_models() -> Callable[[Pair], NoiseModel]:
+    """The true simulator of each simulated pair's own camera profile (an independent draw)."""
+    profiles: dict[str, NoiseModel] = {}
+    return lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
+
+
 @torch.no_grad()
 def draw(model: NoiseModel, clean: torch.Tensor, samples: int, generator: torch.Generator, batch: int) -> torch.Tensor:
     """`samples` independent noisy versions of one clean image (1, 3, H, W) -> (L, 1, 3, H, W)."""
@@ -174,8 +180,7 @@ def run(
     params = fitted_params(model_for, test)
     inputs: dict[str, str] = {}
     if oracle and all("profile" in p.meta for p in test):
-        profiles: dict[str, NoiseModel] = {}
-        model_for[ORACLE] = lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
+        model_for[ORACLE] = oracle_models()
     if generator_checkpoint:
         learned = GeneratorNoise.from_file(generator_checkpoint, dev)
         model_for[PNGAN] = lambda p: learned

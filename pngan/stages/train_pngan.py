@@ -8,15 +8,17 @@ relativistic discriminator. Checkpoints persist between runs: rerunning after a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from pngan.paths import scratch_dir
 from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
 from pngan.stages.denoiser_real import trained_or_smoke, training_sets
 from pngan.stages.prepare import prepared_or_smoke
 from pngan.train.checkpoint import load_network_file
 from pngan.train.common import TRAIN_LOG, VAL_LOG
 from pngan.train.config import GanConfig
-from pngan.train.gan import train_pngan
+from pngan.train.gan import GENERATOR_FILE, train_pngan
 
 SMOKE = dict(generator_kwargs={"width": 8, "n_groups": 1, "n_mab": 1}, discriminator_kwargs={"width": 8},
              crop=32, batch=2, steps=6, val_every=3, ckpt_every=3, log_every=3, precision="fp32")
@@ -35,3 +37,13 @@ def run(data_dir: str | None = None, denoiser_checkpoint: str | None = None, out
     if metrics_file:
         write_json(metrics_file, summary)
     return summary
+
+
+def trained_or_smoke(checkpoint: str | None) -> Path:
+    """`checkpoint` if given; otherwise a tiny generator trained once in scratch (notebooks outside the pipeline)."""
+    if checkpoint is not None:
+        return Path(checkpoint)
+    folder = scratch_dir("train_pngan-smoke")
+    if not (folder / GENERATOR_FILE).is_file():
+        run(out_dir=str(folder), **SMOKE)
+    return folder / GENERATOR_FILE

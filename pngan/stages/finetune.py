@@ -1,0 +1,145 @@
+"""Stage `finetune`: do PNGAN's generated pairs make real denoisers better?
+
+Each starting denoiser (trained on real pairs: the kit's own D_d and PGap denoiser, or a weights
+file of yours) is fine-tuned on a mix of real training pairs and PNGAN pairs generated from
+clean-only images (`clean_dirs`, or by default the clean images of the training split, never
+the test split), with `fake_ratio` the share of generated samples: 0 is the control that only
+fine-tunes longer on real data. PSNR and SSIM (RGB, and Y of MATLAB's rgb2ycbcr) are measured
+before and after on every test set; noisy-only benchmarks (SIDD benchmark, DND) get their
+submission files instead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+
+from pngan.data.pairs import FileImage, Pair, read_clean_folder
+from pngan.data.patches import PairDataset
+from pngan.data.readers import read_dataset
+from pngan.data.submission import write_dnd_submission, write_sidd_submission
+from pngan.denoise import denoise, score_denoiser
+from pngan.io import to_image, to_tensor, write_png
+from pngan.noise.learned import GeneratorNoise
+from pngan.runtime import run_info, select_device
+from pngan.stages.common import out_dir as _out_dir
+from pngan.stages.common import write_json
+from pngan.stages.denoiser_real import trained_or_smoke, training_sets
+from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
+from pngan.stages.train_pngan import trained_or_smoke as generator_or_smoke
+from pngan.train.checkpoint import load_network_file
+from pngan.train.config import DenoiserConfig
+from pngan.train.denoiser import DENOISER_FILE, train_denoiser
+from pngan.train.sampling import MixedPairDataset
+
+SCORES = ("psnr", "ssim_rgb", "ssim_y")
+NOISY_ONLY = {"sidd_benchmark": "SIDD benchmark", "dnd": "DND"}
+
+
+def clean_sources(clean_dirs: Sequence[str], train: Sequence[Pair]) -> list[Pair]:
+    """Clean-only images to noise with PNGAN: the given folders, else the training split's clean images."""
+    if clean_dirs:
+        return [p for folder in clean_dirs for p in read_clean_folder(folder)]
+    return [Pair(p.name, None, p.clean, p.meta) for p in train]
+
+
+def generated_pairs(generator_file: str, sources: Sequence[Pair], folder: Path, seed: int, device: torch.device) -> list[Pair]:
+    """PNGAN's noisy version of every clean source (written once, reused when the stage resumes)."""
+    model = GeneratorNoise.from_file(generator_file, device)
+    pairs = []
+    for pair in sources:
+        path = folder / "noisy" / f"{pair.name}.png"
+        if not path.is_file():
+            clean = to_tensor(pair.clean.load())[None].to(device)
+            g = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
+            write_png(path, to_image(model.sample(clean, g)[0]))
+        pairs.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
+    return pairs
+
+
+def test_sets(data_dir: Path, extra: dict[str, dict]) -> dict[str, tuple[str, list[Pair]]]:
+    """{name: (reader kind, pairs)}: the prepared test split plus any real data set listed in `extra`."""
+    test = load_split(data_dir, "test")
+    sets = {"+".join(sorted({str(p.meta.get("dataset")) for p in test})): ("prepared", test)}
+    for name, spec in extra.items():
+        options = {k: v for k, v in spec.items() if k not in ("kind", "root")}
+        sets[name] = (spec["kind"], read_dataset(spec["kind"], spec["root"], **options))
+    return sets
+
+
+def write_submission(network, kind: str, pairs: Sequence[Pair], folder: Path, device: torch.device) -> str:
+    """Denoise a noisy-only benchmark and write its official submission layout."""
+    started, pixels, denoised = time.perf_counter(), 0, {}
+    for pair in pairs:
+        noisy = pair.noisy.load()
+        denoised[pair.name] = denoise(network, noisy, device)
+        pixels += noisy.shape[0] * noisy.shape[1]
+    if kind == "dnd":
+        write_dnd_submission(folder, denoised)
+        return str(folder)
+    seconds_per_mp = (time.perf_counter() - started) / (pixels / 1e6)
+    return str(write_sidd_submission(folder / "SubmitSrgb.mat", denoised, seconds_per_mp))
+
+
+def evaluate(network, sets: dict[str, tuple[str, list[Pair]]], device: torch.device, folder: Path, tag: str) -> tuple[dict, pd.DataFrame]:
+    scores, frames = {}, []
+    for name, (kind, pairs) in sets.items():
+        if kind in NOISY_ONLY:
+            scores[name] = {"submission": write_submission(network, kind, pairs, folder / f"submission_{name}", device)}
+            continue
+        frame = score_denoiser(network, pairs, device).assign(test_set=name, when=tag)
+        scores[name] = {k: float(frame[k].mean()) for k in (*SCORES, "psnr_noisy")}
+        frames.append(frame)
+    return scores, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def run(
+    data_dir: str | None = None,
+    starts: dict[str, str | None] | None = None,
+    generator_checkpoint: str | None = None,
+    clean_dirs: Sequence[str] = (),
+    extra_test_sets: dict[str, dict] | None = None,
+    out_dir: str | None = None,
+    metrics_file: str | None = None,
+    per_image_file: str | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Fine-tune every starting denoiser at `fake_ratio`; returns (and writes) before/after scores."""
+    data = prepared_or_smoke(data_dir)
+    out = _out_dir(out_dir, "finetune")
+    starts = starts or {"ridnet": None}
+    base = DenoiserConfig.from_dict(settings, "finetune")
+    device = select_device(base.device)
+    train_real, val = training_sets(data, base.crop, base.seed)
+    fake = None
+    if base.fake_ratio > 0:  # the generator is never touched at fake_ratio 0
+        sources = clean_sources(clean_dirs, load_split(data, "train"))
+        fake_pairs = generated_pairs(str(generator_or_smoke(generator_checkpoint)), sources, out / "fake", base.seed, device)
+        fake = PairDataset(fake_pairs, crop=base.crop, augment=True, seed=base.seed)
+    mixed = MixedPairDataset(train_real if base.fake_ratio < 1 else None, fake, base.fake_ratio, base.seed)
+    sets = test_sets(data, extra_test_sets or {})
+    results, frames = {}, []
+    for label, start in starts.items():
+        start_file = trained_or_smoke(start)
+        start_net, info = load_network_file(start_file, "denoiser", device)
+        cfg = DenoiserConfig.from_dict({**settings, "arch": info["arch"], "arch_kwargs": info["kwargs"], "init": str(start_file)}, "finetune")
+        before, before_rows = evaluate(start_net, sets, device, out / label / "before", "before")
+        summary = train_denoiser(cfg, mixed, val, out / label)
+        tuned, _ = load_network_file(out / label / DENOISER_FILE, "denoiser", device)
+        after, after_rows = evaluate(tuned, sets, device, out / label / "after", "after")
+        results[label] = {"arch": info["arch"], "start": str(start_file), "before": before, "after": after,
+                          "gain_psnr": {n: after[n]["psnr"] - before[n]["psnr"] for n in after if "psnr" in after[n]},
+                          "train_seconds": summary["seconds"]}
+        frames += [before_rows.assign(denoiser=label), after_rows.assign(denoiser=label)]
+    report = {"fake_ratio": base.fake_ratio, "steps": base.steps, "denoisers": results,
+              "test_sets": {n: kind for n, (kind, _) in sets.items()}, "run": run_info(device, seed=base.seed)}
+    if per_image_file and frames:
+        Path(per_image_file).parent.mkdir(parents=True, exist_ok=True)
+        pd.concat(frames, ignore_index=True).to_csv(per_image_file, index=False, float_format="%.6g")
+    if metrics_file:
+        write_json(metrics_file, report)
+    return report

@@ -1,0 +1,95 @@
+"""Stage `pgap`: the PSNR gap of every noise model (DANet's PGap).
+
+The same denoiser, with the same schedule, is trained once on the real training pairs and once
+on each noise model's fake pairs made from the *same* clean training images; all are tested on
+the real test pairs. PGap = PSNR(trained on real) - PSNR(trained on fake): how much worse a
+denoiser gets when it learns from generated instead of real noise (lower is better).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from pngan.data.pairs import FileImage, Pair
+from pngan.data.patches import PairDataset
+from pngan.denoise import score_denoiser
+from pngan.io import to_image, to_tensor, write_png
+from pngan.stages.common import out_dir as _out_dir
+from pngan.stages.common import write_json
+from pngan.stages.denoiser_real import training_sets
+from pngan.stages.generate import ORACLE, PNGAN, fit_models, oracle_models
+from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
+from pngan.noise.learned import GeneratorNoise
+from pngan.runtime import run_info, select_device
+from pngan.train.checkpoint import load_network_file
+from pngan.train.config import DenoiserConfig
+from pngan.train.denoiser import DENOISER_FILE, train_denoiser
+
+REAL = "real"
+SMOKE = dict(arch="dncnn", arch_kwargs={"depth": 3, "width": 8}, crop=32, batch=4, steps=4, val_every=0,
+             ckpt_every=4, log_every=2, precision="fp32")
+
+
+def fake_pairs(name: str, model_for, train: Sequence[Pair], folder: Path, seed: int, device: torch.device) -> list[Pair]:
+    """One fake noisy image per clean training image (written once, then reused on resume)."""
+    pairs = []
+    for pair in train:
+        path = folder / "noisy" / f"{pair.name}.png"
+        if not path.is_file():
+            _, clean = pair.load()
+            g = torch.Generator(device=device).manual_seed(stable_seed(seed, name, pair.name))
+            fake = model_for(pair).sample(to_tensor(clean)[None].to(device), g)
+            write_png(path, to_image(fake[0]))
+        pairs.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
+    return pairs
+
+
+def run(
+    data_dir: str | None = None,
+    models: Sequence[str] = ("awgn", "awgn_fitted", "heteroscedastic", "camera_fitted"),
+    model_options: dict[str, dict] | None = None,
+    generator_checkpoint: str | None = None,
+    oracle: bool = True,
+    out_dir: str | None = None,
+    metrics_file: str | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Train the fixed denoiser on real and on every model's fake pairs; returns (and writes) PSNRs and PGaps."""
+    data = prepared_or_smoke(data_dir)
+    out = _out_dir(out_dir, "pgap")
+    cfg = DenoiserConfig.from_dict(settings, "pgap")
+    device = select_device(cfg.device)
+    train, test = load_split(data, "train"), load_split(data, "test")
+    model_for = fit_models(models, model_options or {}, train)
+    if oracle and all("profile" in p.meta for p in train):
+        model_for[ORACLE] = oracle_models()
+    if generator_checkpoint:
+        learned = GeneratorNoise.from_file(generator_checkpoint, device)
+        model_for[PNGAN] = lambda p: learned
+    _, val = training_sets(data, cfg.crop, cfg.seed)
+    sources = {REAL: train}
+    for name, chooser in model_for.items():
+        sources[name] = fake_pairs(name, chooser, train, out / "fake" / name, cfg.seed, device)
+    results: dict[str, Any] = {}
+    for name, pairs in sources.items():
+        dataset = PairDataset(pairs, crop=cfg.crop, augment=True, seed=cfg.seed)
+        summary = train_denoiser(cfg, dataset, val, out / "denoisers" / name)
+        network, _ = load_network_file(out / "denoisers" / name / DENOISER_FILE, "denoiser", device)
+        results[name] = {"psnr": float(score_denoiser(network, test, device)["psnr"].mean()), "train_seconds": summary["seconds"]}
+    real_psnr = results[REAL]["psnr"]
+    for name in model_for:
+        results[name]["pgap"] = real_psnr - results[name]["psnr"]
+    report = {
+        "models": results,
+        "denoiser": {"arch": cfg.arch, "arch_kwargs": cfg.arch_kwargs, "steps": cfg.steps, "crop": cfg.crop, "batch": cfg.batch},
+        "train_images": len(train),
+        "test_images": len(test),
+        "dataset": sorted({str(p.meta.get("dataset")) for p in test}),
+        "run": run_info(device, seed=cfg.seed),
+    }
+    if metrics_file:
+        write_json(metrics_file, report)
+    return report
