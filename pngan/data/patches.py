@@ -208,7 +208,7 @@ class PairDataset(Dataset):
 
     @property
     def cached(self) -> int:
-        """How many images are held in memory."""
+        """How many pairs (all their sides) are held in memory."""
         return len(self._cached)
 
     def _read(self, index: int) -> Images:
