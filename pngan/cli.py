@@ -19,33 +19,21 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from pngan import params as P
 from pngan.io import DataError
 
 
-def _overrides(items: Sequence[str]) -> dict[str, Any]:
-    values = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise P.ParamsError(f"--set expects key=value, got '{item}'")
-        values[key] = yaml.safe_load(raw)
-    return values
-
-
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     values = P.section(P.load(args.params), args.section, args.params)
-    values.update(_overrides(args.set))
+    values.update(P.parse_overrides(args.set))
     return values, f"{args.params} [{args.section}]"
 
 
 def _pair_set(folder: Path, crop: int | None, augment: bool, seed: int):
-    from pngan.data.pairs import read_paired_folder
-    from pngan.train.sampling import TensorPairDataset
+    """Noisy/clean pairs of a folder, read from disk per sample."""
+    from pngan.data.patches import PairDataset
 
-    return TensorPairDataset.from_pairs(read_paired_folder(folder), crop, augment, seed)
+    return PairDataset.from_folder(folder, crop, augment, seed)
 
 
 def _val_set(data: Path, crop: int, seed: int):
@@ -86,7 +74,7 @@ def cmd_train_pngan(args: argparse.Namespace) -> int:
 def cmd_train_denoiser(args: argparse.Namespace) -> int:
     from pngan.train.config import DenoiserConfig
     from pngan.train.denoiser import train_denoiser
-    from pngan.train.sampling import MixedPairDataset
+    from pngan.data.sampling import MixedPairDataset
 
     values, where = _settings(args)
     if args.init is not None:

@@ -22,12 +22,12 @@ import torch
 import torch.nn as nn
 
 from pngan.data.pairs import list_images, read_clean_folder
+from pngan.data.sampling import keyed_generator
 from pngan.io import DataError, read_image, to_image, to_tensor, write_png
 from pngan.noise.base import NoiseModel, quantize
 from pngan.runtime import autocast, select_device
 from pngan.train.checkpoint import load_network_file
 from pngan.train.gan import build_input_noise, input_spec
-from pngan.train.sampling import keyed_generator
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pngan import params as P
 
 KERNEL = "python3"
@@ -43,16 +41,13 @@ def notebook_parameters(notebook: Path) -> set[str]:
 
 
 def collect(sections: list[str], overrides: list[str], params_file: Path) -> dict[str, Any]:
+    """The named params.yaml sections merged in order, then the `--set key=value` overrides."""
     values: dict[str, Any] = {}
     if sections:
         params = P.load(params_file)
         for name in sections:
             values.update(P.section(params, name, params_file))
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise P.ParamsError(f"--set expects key=value, got '{item}'")
-        values[key] = yaml.safe_load(raw)
+    values.update(P.parse_overrides(overrides))
     return values
 
 

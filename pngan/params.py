@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -33,6 +33,17 @@ def section(params: dict[str, Any], name: str, path: str | Path = DEFAULT_FILE) 
     if not isinstance(value, dict):
         raise ParamsError(f"{path}: section '{name}' must be a mapping, got {type(value).__name__}")
     return dict(value)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`--set key=value` items as a dict, each value YAML-typed (`steps=5` is an int, `x=yes` a bool)."""
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set expects key=value, got '{item}'")
+        values[key] = yaml.safe_load(raw)
+    return values
 
 
 def check_known(given: dict[str, Any], known: set[str], where: str) -> None:

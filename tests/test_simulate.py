@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from pngan import stats
 from pngan.data import simulate as S
 from pngan.io import read_image, to_image, to_tensor
+from pngan.metrics import psnr
 
 CORRELATION_TOLERANCE = 0.04  # measured on 4 crops: allowed distance outside the real 10-90% range
 STD_TOLERANCE = 0.10  # relative
@@ -45,23 +47,33 @@ def test_embedded_sources_load_offline():
         assert min(image.shape[:2]) >= 256 and image.std() > 10, name
 
 
-def test_noise_statistics_on_known_noise():
+def noise_row(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
+    """What REAL_NOISE_STATISTICS records for one uint8 pair, measured as its comment says."""
+    row = stats.image_summary(clean, noisy)[0]
+    (_, noise), = stats.iter_noise(clean, noisy)
+    row["lag2_v"] = float(stats.autocorrelation(noise, max_lag=2)[:, 4, 2].mean())  # R[c, L + dy, L + dx], L = 2
+    row["psnr"] = float(psnr(to_tensor(noisy)[None], to_tensor(clean)[None])[0])
+    return row
+
+
+def test_noise_row_on_known_noise():
     rng = np.random.default_rng(0)
     clean = np.full((256, 256, 3), 128, np.uint8)
     white = rng.normal(0, 8, (256, 257, 1))
     # n = a + shift(a): lag-1 correlation 1/2, lag-2 zero; identical channels: correlation 1
-    shifted = np.repeat(white[:, :-1] + white[:, 1:], 3, axis=2)
-    stats = S.noise_statistics(clean, np.clip(128 + np.round(shifted), 0, 255).astype(np.uint8))
-    assert stats["lag1_h"] == pytest.approx(0.5, abs=0.02) and abs(stats["lag2_h"]) < 0.02
-    assert abs(stats["lag1_v"]) < 0.02
-    assert stats["corr_rg"] == pytest.approx(1.0, abs=1e-9) and stats["corr_rb"] == pytest.approx(1.0, abs=1e-9)
-    assert stats["std"] == pytest.approx(8 * np.sqrt(2), rel=0.03)
+    noisy = np.clip(128 + np.round(np.repeat(white[:, :-1] + white[:, 1:], 3, axis=2)), 0, 255).astype(np.uint8)
+    row = noise_row(clean, noisy)
+    assert row["lag1_h"] == pytest.approx(0.5, abs=0.02) and abs(row["lag2_h"]) < 0.02
+    assert abs(row["lag1_v"]) < 0.02 and abs(row["lag2_v"]) < 0.02
+    assert row["corr_rg"] == pytest.approx(1.0, abs=1e-9) and row["corr_rb"] == pytest.approx(1.0, abs=1e-9)
+    assert row["std_255"] == pytest.approx(8 * np.sqrt(2), rel=0.03)
+    # the same noise along columns: the vertical lags take the values
+    row = noise_row(clean, np.ascontiguousarray(noisy.transpose(1, 0, 2)))
+    assert row["lag1_v"] == pytest.approx(0.5, abs=0.02) and abs(row["lag1_h"]) < 0.02
     independent = np.clip(128 + np.round(rng.normal(0, 5, clean.shape)), 0, 255).astype(np.uint8)
-    stats = S.noise_statistics(clean, independent)
-    assert max(abs(stats[k]) for k in ("lag1_h", "lag1_v", "lag2_h", "corr_rg", "corr_gb", "corr_rb")) < 0.02
-    assert stats["psnr"] == pytest.approx(10 * np.log10(255**2 / 25), abs=0.2)
-    with pytest.raises(ValueError, match="same size"):
-        S.noise_statistics(clean, clean[:10])
+    row = noise_row(clean, independent)
+    assert max(abs(row[k]) for k in ("lag1_h", "lag1_v", "lag2_h", "lag2_v", "corr_rg", "corr_gb", "corr_rb")) < 0.02
+    assert row["psnr"] == pytest.approx(10 * np.log10(255**2 / 25), abs=0.2)
 
 
 def test_simulate_is_deterministic_per_seed(crops):
@@ -91,7 +103,7 @@ def test_unknown_profile_is_refused(crops):
 
 
 def _median_statistics(crops: list[np.ndarray], profile: str) -> dict[str, float]:
-    rows = [S.noise_statistics(clean, S.simulate(clean, profile, seed=i)) for i, clean in enumerate(crops)]
+    rows = [noise_row(clean, S.simulate(clean, profile, seed=i)) for i, clean in enumerate(crops)]
     return {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
 
 
@@ -99,8 +111,8 @@ def _median_statistics(crops: list[np.ndarray], profile: str) -> dict[str, float
 def test_profile_noise_lands_in_its_real_family(crops, profile):
     measured = _median_statistics(crops, profile)
     target = S.REAL_NOISE_STATISTICS[S.PROFILES[profile].family]
-    low, _, high = target["std"]
-    assert low * (1 - STD_TOLERANCE) <= measured["std"] <= high * (1 + STD_TOLERANCE)
+    low, _, high = target["std_255"]
+    assert low * (1 - STD_TOLERANCE) <= measured["std_255"] <= high * (1 + STD_TOLERANCE)
     low, _, high = target["psnr"]
     assert low - PSNR_TOLERANCE_DB <= measured["psnr"] <= high + PSNR_TOLERANCE_DB
     for key in ("lag1_h", "lag1_v", "lag2_h", "lag2_v", "corr_rg", "corr_gb", "corr_rb"):
@@ -117,10 +129,10 @@ def test_profiles_span_the_noise_levels_of_real_data(crops):
 
 
 @pytest.mark.shared_data
-def test_real_noise_table_is_what_noise_statistics_measures(real_pairs_dev):
+def test_real_noise_table_is_what_pngan_stats_measures(real_pairs_dev):
     folder = real_pairs_dev / "SIDD_small"
     names = sorted(os.listdir(folder / "noisy"))
-    rows = [S.noise_statistics(read_image(folder / "clean" / n), read_image(folder / "noisy" / n)) for n in names]
+    rows = [noise_row(read_image(folder / "clean" / n), read_image(folder / "noisy" / n)) for n in names]
     for key, (low, median, high) in S.REAL_NOISE_STATISTICS["SIDD_small"].items():
         values = [r[key] for r in rows]
         assert np.median(values) == pytest.approx(median, abs=1e-3)

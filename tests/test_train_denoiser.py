@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import Dataset
 from trainer_standins import tiny_denoiser_config, tiny_pairs
 
-from pngan.train import MixedPairDataset, train_denoiser
+from pngan.data.sampling import MixedPairDataset
+from pngan.train import train_denoiser
 from pngan.train.checkpoint import CheckpointError, load_network_file
 from pngan.train.denoiser import restoration_loss
 

@@ -7,16 +7,16 @@ import csv
 
 import pytest
 import torch
-from trainer_standins import TinyDenoiser, TinyDiscriminator, tiny_gan_config, tiny_pairs
+from trainer_standins import TinyDenoiser, TinyDiscriminator, tensor_pairs, tiny_gan_config, tiny_pairs
 
+from pngan.data.sampling import StepSampler
 from pngan.io import DataError
 from pngan.losses import relativistic_d_loss
 from pngan.params import ParamsError
-from pngan.train import GanConfig, StepSampler, TensorPairDataset, train_pngan
+from pngan.train import GanConfig, train_pngan
 from pngan.train.common import NanGuard, Runtime, TrainingDiverged
 from pngan.train.distributed import DistContext
 from pngan.train.gan import PnganTask
-from pngan.train.sampling import dihedral
 
 
 def _task(cfg: GanConfig, denoiser: torch.nn.Module, val_set=None) -> PnganTask:
@@ -228,7 +228,7 @@ def test_validation_scores_the_generator_against_real_noise(tmp_path):
     clean = torch.rand(6, 3, 24, 24, generator=g) * 0.6 + 0.2
     real = StandinAWGN(sigma).sample(clean, torch.Generator().manual_seed(9))
     to8 = lambda t: (t * 255).round().to(torch.uint8)  # noqa: E731
-    val = TensorPairDataset(list(to8(clean)), list(to8(real)), crop=16, augment=False)
+    val = tensor_pairs(to8(clean), to8(real), crop=16, augment=False)
     # an identity generator (zero tail, learning rates ~0): its fakes are the synthetic input itself
     cfg = tiny_gan_config(
         steps=1, lr_g=1e-20, lr_d=1e-20, lr_min=1e-21, generator_kwargs={"width": 4, "zero_init_last": True}, input_noise_kwargs={"sigma": sigma}
@@ -280,7 +280,7 @@ def test_step_sampler_keys_are_reproducible_per_step_and_unique():
 def test_pair_dataset_crops_and_flips_clean_and_noisy_identically():
     g = torch.Generator().manual_seed(0)
     clean = (torch.rand(2, 3, 20, 24, generator=g) * 255).to(torch.uint8)
-    data = TensorPairDataset(list(clean), list(255 - clean), crop=8, seed=3)
+    data = tensor_pairs(clean, 255 - clean, crop=8, seed=3)
     seen = set()
     for key in range(40):
         item = data[key]
@@ -289,11 +289,5 @@ def test_pair_dataset_crops_and_flips_clean_and_noisy_identically():
         assert torch.equal(item["clean"], data[key]["clean"])
         seen.add(item["clean"].sum().item())
     assert len(seen) > 30  # fresh crops per key
-    with pytest.raises(DataError, match="image 0: image 24x20 is smaller than the crop size 21"):
-        TensorPairDataset(list(clean), list(clean), crop=21)
-
-
-def test_dihedral_gives_eight_distinct_transforms():
-    x = torch.arange(9.0).view(1, 3, 3)
-    outs = {tuple(dihedral(x, c).flatten().tolist()) for c in range(8)}
-    assert len(outs) == 8
+    with pytest.raises(DataError, match="clean 0: 24x20 image is smaller than the 21x21 crop"):
+        tensor_pairs(clean, clean, crop=21)[0]

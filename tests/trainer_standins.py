@@ -79,16 +79,28 @@ class StandinAWGN(NoiseModel):
         return clean + self.sigma * torch.randn(clean.shape, generator=generator, device=clean.device)
 
 
+def tensor_pairs(clean: torch.Tensor, noisy: torch.Tensor, crop: int | None = 16, augment: bool = True, seed: int = 0):
+    """A PairDataset (in memory) of (n, 3, H, W) uint8 clean and noisy batches; image i is named
+    'clean i' / 'noisy i' in error messages."""
+    from pngan.data.pairs import ArrayImage, Pair
+    from pngan.data.patches import PairDataset
+
+    def image(batch: torch.Tensor, side: str, i: int) -> ArrayImage:
+        array = batch[i].permute(1, 2, 0).numpy()
+        return ArrayImage(f"{side} {i}", lambda: array)
+
+    pairs = [Pair(f"image {i}", image(noisy, "noisy", i), image(clean, "clean", i)) for i in range(len(clean))]
+    return PairDataset(pairs, crop, augment, seed, cache=True)
+
+
 def tiny_pairs(n: int = 4, size: int = 24, crop: int | None = 16, sigma: float = 20.0, seed: int = 0, smooth: bool = False):
     """n random clean images (white, or `smooth` bilinear blends of a 3x3 grid) and their noisy
-    versions (clean + N(0, sigma^2) in 8-bit levels) as a key-protocol TensorPairDataset."""
-    from pngan.train.sampling import TensorPairDataset
-
+    versions (clean + N(0, sigma^2) in 8-bit levels) as a key-protocol PairDataset."""
     g = torch.Generator().manual_seed(seed)
     base = torch.rand(n, 3, 3 if smooth else size, 3 if smooth else size, generator=g)
     clean = (nn.functional.interpolate(base, size=(size, size), mode="bilinear") * 200 + 20).round()
     noisy = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 255).round()
-    return TensorPairDataset(list(clean.to(torch.uint8)), list(noisy.to(torch.uint8)), crop=crop, seed=seed)
+    return tensor_pairs(clean.to(torch.uint8), noisy.to(torch.uint8), crop=crop, seed=seed)
 
 
 def tiny_gan_config(**overrides):

@@ -1,36 +1,38 @@
-"""Training patches at any data set size.
+"""Training patches and the one training dataset, at any data set size.
 
 - `make_patch_set` cuts random crops of every pair into PNG files plus an index CSV, one image
   in memory at a time; `read_patch_set` lists them back with their source and metadata.
-- `PairPatchDataset` reads pairs lazily and returns the same random crop and the same one of
-  the 8 flips/rotations of both images. Its randomness comes only from (seed, epoch, index),
-  so batches are identical whatever the number of DataLoader workers.
-- `make_loader` builds the DataLoader; its sampler hands out (epoch, index) keys and starts a
-  new epoch (new crops, new order) each time the loader is iterated.
+- `PairDataset` serves pairs under the key protocol of `pngan.data.sampling`: key k gives image
+  k % n with a random crop and one of the 8 flips/rotations (`dihedral`) drawn from (seed, k),
+  the same for every image of the sample. It reads from disk per sample, or keeps a bounded
+  number of 8-bit images in memory (`cache=True`).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import shutil
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.readers import read_dataset, typed_meta
-from pngan.io import DataError, to_tensor, write_png
+from pngan.data.sampling import keyed_generator
+from pngan.io import DataError, write_png
 from pngan.runtime import atomic_write_text
 
 INDEX_FILE = "index.csv"
 INDEX_COLUMNS = ("patch", "noisy", "clean", "source", "noisy_source", "clean_source", "top", "left", "height", "width")
 _NOT_CARRIED = ("kind", "root")  # they locate the source data set, not the patch
+SIDES = ("clean", "noisy")
+CACHE_MB = 2048.0  # default bound on the decoded images PairDataset keeps in memory
 
 
 def _has_noisy(pairs: Sequence[Pair]) -> bool:
@@ -140,113 +142,146 @@ def read_patch_set(root: str | Path) -> list[Pair]:
     return pairs
 
 
-def dihedral(image: np.ndarray, transform: int) -> np.ndarray:
-    """One of the 8 flips/rotations of an H x W x C array: a left-right flip when
-    `transform` >= 4, then `transform % 4` quarter turns counter-clockwise."""
-    if not 0 <= transform < 8:
-        raise ValueError(f"transform must be in 0..7, got {transform}")
-    flipped = image[:, ::-1] if transform >= 4 else image
-    return np.rot90(flipped, k=transform % 4, axes=(0, 1))
+def dihedral(image: torch.Tensor, code: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of a (..., H, W) tensor: rotate by 90 degrees * (code % 4)
+    counter-clockwise, then flip left-right when code >= 4."""
+    if not 0 <= code < 8:
+        raise ValueError(f"dihedral code must be in 0..7, got {code}")
+    out = torch.rot90(image, code % 4, dims=(-2, -1))
+    return out.flip(-1) if code >= 4 else out
 
 
-class PairPatchDataset(Dataset):
-    """Random crops of pairs, read from disk on each access (never all in memory).
+Images = dict[str, torch.Tensor]  # side -> (3, H, W) uint8
 
-    `root_or_pairs`: a list of pairs, a patch-set folder (`make_patch_set`) or any folder
-    `read_dataset('auto', ...)` recognises. Items are {'clean': (3, crop, crop) float32 in
-    [0, 1], 'noisy': same (absent for clean-only pairs), 'name': str}; both images get the
-    same crop offset and, with `augment`, the same one of the 8 flips/rotations.
-    Keys are an index or an (epoch, index) pair (what `make_loader`'s sampler yields); the
-    crop and transform depend only on (seed, epoch, index).
+
+class PairDataset(Dataset):
+    """Pairs served under the key protocol (`pngan.data.sampling`).
+
+    `dataset[k]`, for any integer k >= 0, is image k % n as a dict of (3, h, w) float32 tensors
+    in [0, 1], one per side in `sides` ('clean', 'noisy'; clean-only sets pass ('clean',)) plus
+    'synthetic' after `with_synthetic`. With `crop`, a random crop x crop window and, with
+    `augment`, one of the 8 flips/rotations, drawn from a generator seeded by (seed, k) and the
+    same for every image of the sample; with `crop=None`, the whole images untransformed
+    (validation: keys 0 .. n-1).
+
+    Images are read from disk on each access, so memory does not grow with the data set. With
+    `cache=True` the first images, up to `cache_mb` MiB of 8-bit pixels, are decoded once here
+    and kept (DataLoader workers started by fork share them); the rest are still read per sample.
     """
 
-    def __init__(self, root_or_pairs: str | Path | Sequence[Pair], crop: int, augment: bool = True, seed: int = 0):
-        if isinstance(root_or_pairs, (str, Path)):
-            root = Path(root_or_pairs)
-            pairs = read_patch_set(root) if (root / INDEX_FILE).is_file() else read_dataset("auto", root)
-        else:
-            pairs = list(root_or_pairs)
-        if crop < 1:
-            raise ValueError(f"crop must be positive, got {crop}")
-        self.has_noisy = _has_noisy(pairs)
-        self.pairs, self.crop, self.augment, self.seed = pairs, crop, augment, seed
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        crop: int | None = None,
+        augment: bool = True,
+        seed: int = 0,
+        *,
+        sides: Sequence[str] = SIDES,
+        cache: bool = False,
+        cache_mb: float = CACHE_MB,
+    ):
+        self.pairs = list(pairs)
+        self.sides = tuple(sides)
+        if not self.pairs:
+            raise ValueError("PairDataset: no pairs given")
+        if crop is not None and crop < 1:
+            raise ValueError(f"crop must be positive (or None for whole images), got {crop}")
+        if not self.sides or len(set(self.sides)) != len(self.sides) or not set(self.sides) <= set(SIDES):
+            raise ValueError(f"sides must be distinct names among {SIDES}, got {self.sides}")
+        for pair in self.pairs:
+            for side in self.sides:
+                if getattr(pair, side) is None:
+                    raise DataError(f"{pair.clean or pair.noisy}: pair '{pair.name}' has no {side} image (this data set needs {' and '.join(self.sides)})")
+        self.crop, self.augment, self.seed, self.cache_mb = crop, augment, seed, cache_mb
+        self._cached: dict[int, Images] = self._fill_cache() if cache else {}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, crop: int | None = None, augment: bool = True, seed: int = 0, *, kind: str = "auto", **options: Any) -> "PairDataset":
+        """The pairs of a patch-set folder (`make_patch_set`, with its index.csv) or of any folder
+        `read_dataset(kind, folder)` reads; `options` as for the constructor."""
+        folder = Path(folder)
+        pairs = read_patch_set(folder) if (folder / INDEX_FILE).is_file() else read_dataset(kind, folder)
+        return cls(pairs, crop, augment, seed, **options)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+    @property
+    def cached(self) -> int:
+        """How many pairs (all their sides) are held in memory."""
+        return len(self._cached)
+
+    def _read(self, index: int) -> Images:
         pair = self.pairs[index]
-        rng = np.random.default_rng([self.seed, epoch, index])
-        noisy, clean = pair.load()
-        height, width = clean.shape[:2]
-        if height < self.crop or width < self.crop:
-            raise DataError(f"{pair.clean}: {width}x{height} image is smaller than the {self.crop}x{self.crop} crop")
-        top, left, _, _ = crop_boxes(height, width, self.crop, 1, rng)[0]
-        transform = int(rng.integers(8)) if self.augment else 0
-
-        def patch(image: np.ndarray) -> torch.Tensor:
-            return to_tensor(dihedral(image[top : top + self.crop, left : left + self.crop], transform))
-
-        item: dict[str, Any] = {"clean": patch(clean), "name": pair.name}
-        if noisy is not None:
-            item["noisy"] = patch(noisy)
-        return item
-
-
-class EpochSampler(Sampler):
-    """Yields (epoch, index) keys; each pass over it is a new epoch (new crops and order).
-
-    Shuffling is a permutation seeded with (seed, epoch); `distributed` takes this rank's share
-    from a DistributedSampler (seeded with `seed`, told the epoch). `set_epoch` resumes.
-    """
-
-    def __init__(self, dataset: Dataset, shuffle: bool = True, seed: int = 0, distributed: bool = False):
-        self.size, self.shuffle, self.seed, self.epoch = len(dataset), shuffle, seed, 0
-        self.distributed = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.distributed) if self.distributed is not None else self.size
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
-        self.epoch += 1
-        if self.distributed is not None:
-            self.distributed.set_epoch(epoch)
-            order = list(self.distributed)
-        elif self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.size).tolist()
+        if len(self.sides) == 2:
+            noisy, clean = pair.load()  # checks that the two sizes agree
+            arrays = {"clean": clean, "noisy": noisy}
         else:
-            order = list(range(self.size))
-        return iter([(epoch, int(i)) for i in order])
+            arrays = {self.sides[0]: getattr(pair, self.sides[0]).load()}
+        images = {}
+        for side in self.sides:
+            array = arrays[side]
+            if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                raise DataError(f"{getattr(pair, side)}: expected an 8-bit H x W x 3 image, got {array.shape} {array.dtype}")
+            images[side] = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)  # a view: still 8 bit
+        return images
 
+    def _images(self, index: int) -> Images:
+        cached = self._cached.get(index)
+        return cached if cached is not None else self._read(index)
 
-def make_loader(
-    dataset: Dataset,
-    batch: int,
-    workers: int = 0,
-    seed: int = 0,
-    shuffle: bool = True,
-    distributed: bool = False,
-    drop_last: bool = False,
-) -> DataLoader:
-    """A DataLoader over `dataset` with an `EpochSampler` (a DistributedSampler share when
-    `distributed`, which needs an initialised torch.distributed process group).
+    def _fill_cache(self) -> dict[int, Images]:
+        """The first images whose pixels fit in cache_mb."""
+        cached, total, limit = {}, 0, self.cache_mb * 2**20
+        for index in range(len(self.pairs)):
+            images = self._read(index)
+            total += sum(v.numel() for v in images.values())
+            if total > limit:
+                break
+            cached[index] = images
+        return cached
 
-    Each pass over the loader is the next epoch; to resume, call `loader.sampler.set_epoch(e)`.
-    Workers are persistent: the sampler, not the workers, carries the epoch.
-    """
-    if distributed and not (dist.is_available() and dist.is_initialized()):
-        raise ValueError("distributed=True needs an initialised torch.distributed process group (run under torchrun)")
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        sampler=EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed),
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=drop_last,
-    )
+    def with_synthetic(self, make: Callable[[torch.Tensor, int], torch.Tensor]) -> "PairDataset":
+        """A copy whose samples also carry one pre-drawn synthetic input per image (the fixed input
+        of `input_noise_fixed`): `make(clean (1, 3, H, W) in [0, 1], index)` returns it, rounded
+        here to 8-bit levels; crops and flips cut it like the pair. Every image and its synthetic
+        input are then held in memory: more than `cache_mb` is an error."""
+        if "clean" not in self.sides:
+            raise ValueError("with_synthetic draws the synthetic input from the clean images; this data set has none")
+        out = copy.copy(self)
+        out._cached, total, limit = {}, 0, self.cache_mb * 2**20
+        for index in range(len(self.pairs)):
+            images = dict(self._images(index))
+            clean = images["clean"].contiguous().unsqueeze(0).float().div(255.0)
+            drawn = make(clean, index)
+            if drawn.shape != clean.shape:
+                raise ValueError(f"with_synthetic: make returned {tuple(drawn.shape)} for a clean image of {tuple(clean.shape)}")
+            images["synthetic"] = drawn[0].clamp(0, 1).mul(255.0).round().to(torch.uint8)
+            total += sum(v.numel() for v in images.values())
+            if total > limit:
+                raise ValueError(
+                    f"with_synthetic keeps every image and its synthetic input in memory: more than cache_mb = {self.cache_mb:g} MiB "
+                    f"by image {index} ('{self.pairs[index].name}'); raise cache_mb or train on a patch set (make_patch_set)"
+                )
+            out._cached[index] = images
+        return out
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        if key < 0:
+            raise IndexError(f"keys are integers >= 0, got {key}")
+        index = key % len(self.pairs)
+        images = self._images(index)
+        if self.crop is not None:
+            images = self._random_crop(images, key, index)
+        return {side: image.contiguous().float().div_(255.0) for side, image in images.items()}
+
+    def _random_crop(self, images: Images, key: int, index: int) -> Images:
+        height, width = images[self.sides[0]].shape[1:]
+        if height < self.crop or width < self.crop:
+            pair = self.pairs[index]
+            raise DataError(f"{getattr(pair, self.sides[0])}: {width}x{height} image is smaller than the {self.crop}x{self.crop} crop")
+        g = keyed_generator(self.seed, key)
+        top = int(torch.randint(height - self.crop + 1, (1,), generator=g))
+        left = int(torch.randint(width - self.crop + 1, (1,), generator=g))
+        code = int(torch.randint(8, (1,), generator=g)) if self.augment else 0
+        return {side: dihedral(v[:, top : top + self.crop, left : left + self.crop], code) for side, v in images.items()}

@@ -2,8 +2,8 @@
 
 Clean images are the natural colour photographs shipped with scikit-image and matplotlib;
 noisy ones come from the camera pipeline of `pngan.isp` under a few fixed, named camera/ISO
-profiles. Each profile was calibrated by measurement (`noise_statistics`) against the real
-dev pairs (`REAL_NOISE_STATISTICS`, METHOD.md section 5):
+profiles. Each profile was calibrated by measurement against the real dev pairs
+(`REAL_NOISE_STATISTICS`, METHOD.md section 5, measured with `pngan.stats.image_summary`):
 
 - Phone profiles ("SIDD-like"): Malvar-He-Cutler demosaicking, no noise reduction, no JPEG.
   SIDD's sRGB images were rendered by its authors' pipeline with MATLAB's `demosaic`
@@ -74,60 +74,35 @@ def embedded_sources() -> list[tuple[str, str, np.ndarray]]:
 # ---- real-noise targets ---------------------------------------------------------------------
 
 # (10th percentile, median, 90th percentile) over the images of each family of
-# ../shared/data/real_pairs_dev, measured with `noise_statistics` (std in 8-bit levels).
+# ../shared/data/real_pairs_dev: METHOD.md section 5's columns as `pngan.stats.image_summary`
+# measures them (std_255 in 8-bit levels), plus the vertical lag-2 correlation (entry (2, 0) of
+# `pngan.stats.autocorrelation`) and the noisy PSNR in dB (`pngan.metrics.psnr`).
 REAL_NOISE_STATISTICS: dict[str, dict[str, tuple[float, float, float]]] = {
     "SIDD_small": {
-        "std": (9.074, 16.441, 32.348), "psnr": (17.757, 23.712, 28.956),
+        "std_255": (9.074, 16.441, 32.348), "psnr": (17.757, 23.712, 28.956),
         "lag1_h": (0.419, 0.444, 0.461), "lag1_v": (0.421, 0.445, 0.465),
         "lag2_h": (0.040, 0.070, 0.086), "lag2_v": (0.043, 0.069, 0.087),
         "corr_rg": (0.176, 0.283, 0.393), "corr_gb": (0.175, 0.241, 0.513), "corr_rb": (0.399, 0.530, 0.569),
     },
     "SIDD_medium": {
-        "std": (6.200, 6.905, 8.052), "psnr": (29.947, 31.309, 32.252),
+        "std_255": (6.200, 6.905, 8.052), "psnr": (29.947, 31.309, 32.252),
         "lag1_h": (0.456, 0.459, 0.467), "lag1_v": (0.454, 0.460, 0.471),
         "lag2_h": (0.060, 0.066, 0.078), "lag2_v": (0.061, 0.070, 0.085),
         "corr_rg": (0.271, 0.290, 0.301), "corr_gb": (0.151, 0.168, 0.191), "corr_rb": (0.551, 0.565, 0.573),
     },
     "PolyU": {
-        "std": (2.841, 3.778, 5.659), "psnr": (32.843, 36.371, 39.034),
+        "std_255": (2.841, 3.778, 5.659), "psnr": (32.843, 36.371, 39.034),
         "lag1_h": (0.520, 0.700, 0.797), "lag1_v": (0.503, 0.663, 0.762),
         "lag2_h": (0.228, 0.425, 0.580), "lag2_v": (0.186, 0.329, 0.511),
         "corr_rg": (0.505, 0.679, 0.850), "corr_gb": (0.503, 0.622, 0.813), "corr_rb": (0.457, 0.621, 0.821),
     },
     "Nam_CC60": {
-        "std": (3.795, 4.658, 6.039), "psnr": (32.520, 34.634, 36.408),
+        "std_255": (3.795, 4.658, 6.039), "psnr": (32.520, 34.634, 36.408),
         "lag1_h": (0.622, 0.714, 0.753), "lag1_v": (0.560, 0.703, 0.734),
         "lag2_h": (0.301, 0.382, 0.448), "lag2_v": (0.191, 0.338, 0.415),
         "corr_rg": (0.260, 0.413, 0.524), "corr_gb": (0.182, 0.335, 0.581), "corr_rb": (0.319, 0.409, 0.586),
     },
 }
-
-
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denominator = math.sqrt(float((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
-
-
-def noise_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
-    """Summary of the noise n = noisy - clean of one uint8 H x W x 3 pair.
-
-    std (8-bit levels, all channels), PSNR (dB), lag-1 and lag-2 autocorrelation
-    horizontally and vertically (per channel, averaged) and the R-G, G-B, R-B correlations.
-    """
-    if clean.shape != noisy.shape or clean.ndim != 3 or clean.shape[2] != 3:
-        raise ValueError(f"expected two H x W x 3 images of the same size, got {clean.shape} and {noisy.shape}")
-    n = noisy.astype(np.float64) - clean.astype(np.float64)
-    mse = float((n * n).mean())
-    stats = {"std": float(n.std()), "psnr": 10.0 * math.log10(255.0**2 / mse) if mse > 0 else math.inf}
-    for lag in (1, 2):
-        stats[f"lag{lag}_h"] = float(np.mean([_correlation(n[:, :-lag, c], n[:, lag:, c]) for c in range(3)]))
-        stats[f"lag{lag}_v"] = float(np.mean([_correlation(n[:-lag, :, c], n[lag:, :, c]) for c in range(3)]))
-    stats["corr_rg"] = _correlation(n[..., 0], n[..., 1])
-    stats["corr_gb"] = _correlation(n[..., 1], n[..., 2])
-    stats["corr_rb"] = _correlation(n[..., 0], n[..., 2])
-    return stats
 
 
 # ---- camera profiles ------------------------------------------------------------------------

@@ -4,6 +4,5 @@
 from pngan.train.config import DenoiserConfig, GanConfig
 from pngan.train.denoiser import train_denoiser
 from pngan.train.gan import train_pngan
-from pngan.train.sampling import MixedPairDataset, StepSampler, TensorPairDataset
 
-__all__ = ["GanConfig", "DenoiserConfig", "train_pngan", "train_denoiser", "TensorPairDataset", "MixedPairDataset", "StepSampler"]
+__all__ = ["GanConfig", "DenoiserConfig", "train_pngan", "train_denoiser"]

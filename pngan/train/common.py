@@ -18,14 +18,14 @@ from typing import Any, Iterator, Protocol
 
 import torch
 import torch.distributed
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from pngan.data.sampling import StepSampler, derive_seed, make_loader
 from pngan.runtime import resolve_precision, run_info, seed_everything
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import _Config
 from pngan.train.distributed import DistContext, all_finite, barrier, mean_over_processes
-from pngan.train.sampling import StepSampler, derive_seed
 
 # streams of the keyed generators, so no two purposes share random numbers
 STREAM_SAMPLER, STREAM_INPUT_NOISE, STREAM_VALIDATION = 1, 2, 3
@@ -243,7 +243,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
     sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
-    loader = DataLoader(train_dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers, pin_memory=runtime.device.type == "cuda")
+    loader = make_loader(train_dataset, sampler, cfg.num_workers, pin_memory=runtime.device.type == "cuda")
     save = lambda step: store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())  # noqa: E731
 
     started = time.perf_counter()

@@ -1,5 +1,6 @@
 """Supervised denoiser training: the frozen D_d of PNGAN (stage `denoiser_real`), the fixed PGap
-denoiser, and fine-tuning on real + generated pairs (`fake_ratio`, see `MixedPairDataset`).
+denoiser, and fine-tuning on real + generated pairs (`fake_ratio`, see
+`pngan.data.sampling.MixedPairDataset`).
 
 Same machinery as the GAN loop (resume, atomic checkpoints, NaN guard, CSV logs, torchrun).
 """
@@ -144,7 +145,7 @@ def train_denoiser(
     matches `cfg`) and write `out_dir/denoiser.pt` and the CSV logs. Returns the run summary.
 
     `init` (or `cfg.init`) gives starting weights for fine-tuning. For real + generated mixes
-    pass a `MixedPairDataset` as `train_dataset`.
+    pass a `pngan.data.sampling.MixedPairDataset` as `train_dataset`.
     """
     with distributed(cfg.device) as ctx, common.seeded(cfg):
         runtime = common.make_runtime(cfg, ctx)

@@ -24,6 +24,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from pngan import noise as noise_models
+from pngan.data.sampling import keyed_generator
 from pngan.losses import DenoiserFeatures, alignment_l1, perceptual, relativistic_d_loss, relativistic_g_loss
 from pngan.noise.base import NoiseModel, quantize
 from pngan.runtime import autocast
@@ -32,7 +33,6 @@ from pngan.train.checkpoint import build_network, save_network_file
 from pngan.train.common import STREAM_INPUT_NOISE, STREAM_VALIDATION, NanGuard, Runtime, StepResult
 from pngan.train.config import GanConfig
 from pngan.train.distributed import distributed, wrap
-from pngan.train.sampling import keyed_generator
 
 STREAM_FIXED_INPUT = 4
 GENERATOR_FILE = "generator.pt"
@@ -297,7 +297,8 @@ def _maybe_compile(module: nn.Module, enabled: bool) -> nn.Module:
 
 
 def with_fixed_input(dataset: Dataset, cfg: GanConfig) -> Dataset:
-    """The training set with one pre-drawn synthetic input per image (the authors' fixed mode)."""
+    """The training set with one pre-drawn synthetic input per image (the authors' fixed mode;
+    `PairDataset.with_synthetic` then holds the set in memory)."""
     if not hasattr(dataset, "with_synthetic"):
         raise ValueError(f"input_noise_fixed needs a dataset with a `with_synthetic` method; {type(dataset).__name__} has none")
     noise = build_input_noise(input_spec(cfg.to_dict()))
@@ -319,8 +320,9 @@ def train_pngan(
     """Train PNGAN (resuming from `out_dir/checkpoint.pt` when it matches `cfg`) and write
     `out_dir/generator.pt`, `train_log.csv`, `val_log.csv`. Returns the run summary.
 
-    `train_dataset` / `val_set` follow the key protocol of `pngan.train.sampling`; `denoiser` is
-    the pre-trained D_d (frozen here); `vgg` an optional feature network for the perceptual term.
+    `train_dataset` / `val_set` follow the key protocol of `pngan.data.sampling` (a
+    `pngan.data.patches.PairDataset`); `denoiser` is the pre-trained D_d (frozen here); `vgg` an
+    optional feature network for the perceptual term.
     Under torchrun each process trains a replica on its own batches (batch = per process).
     """
     with distributed(cfg.device) as ctx, common.seeded(cfg):
