@@ -3,7 +3,8 @@
     python -m pngan.nb notebooks/prepare.ipynb reports/notebooks/prepare.ipynb --section prepare \
         [--section common ...] [--set out_dir=artifacts/prepare ...] [--params params.yaml]
 
-Sections are merged in order, then `--set key=value` (YAML-typed) on top. Every name must be a
+Sections are merged in order, then `--from name=section.key` (one value of another section,
+e.g. `--from fake_ratios=finetune.sweep`), then `--set key=value` (YAML-typed) on top. Every name must be a
 parameter of the notebook's `parameters` cell, otherwise the run stops before the kernel
 starts. Values keep their YAML types (papermill's own `-p` flag would turn booleans into
 strings). The output folder is created, the kernel is pinned to `python3` and the notebook runs
@@ -40,13 +41,19 @@ def notebook_parameters(notebook: Path) -> set[str]:
     return names
 
 
-def collect(sections: list[str], overrides: list[str], params_file: Path) -> dict[str, Any]:
-    """The named params.yaml sections merged in order, then the `--set key=value` overrides."""
+def collect(sections: list[str], overrides: list[str], params_file: Path, links: list[str] = ()) -> dict[str, Any]:
+    """The named params.yaml sections merged in order, then `--from name=section.key` values of
+    other sections (e.g. another stage's sweep), then the `--set key=value` overrides."""
     values: dict[str, Any] = {}
-    if sections:
+    if sections or links:
         params = P.load(params_file)
         for name in sections:
             values.update(P.section(params, name, params_file))
+        for item in links:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise P.ParamsError(f"--from expects name=section.key, got '{item}'")
+            values[name] = P.lookup(params, path, params_file)
     values.update(P.parse_overrides(overrides))
     return values
 
@@ -79,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("notebook", type=Path)
     ap.add_argument("output", type=Path)
     ap.add_argument("--section", action="append", default=[], help="params.yaml section to inject (repeatable)")
+    ap.add_argument("--from", dest="links", action="append", default=[], metavar="NAME=SECTION.KEY",
+                    help="inject another section's value (repeatable)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra parameter, YAML-typed")
     ap.add_argument("--params", type=Path, default=P.DEFAULT_FILE, help="parameters file (default params.yaml)")
     args = ap.parse_args(argv)
     try:
-        values = collect(args.section, args.set, args.params)
+        values = collect(args.section, args.set, args.params, args.links)
         where = f"{args.params} [{', '.join(args.section)}]" if args.section else "--set"
         run(args.notebook, args.output, values, where)
     except (P.ParamsError, FileNotFoundError) as err:

@@ -35,6 +35,16 @@ def section(params: dict[str, Any], name: str, path: str | Path = DEFAULT_FILE) 
     return dict(value)
 
 
+def lookup(params: dict[str, Any], path: str, where: str | Path = DEFAULT_FILE) -> Any:
+    """The value at a dotted path such as 'finetune.sweep'."""
+    value: Any = params
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise ParamsError(f"{where}: no key '{path}'")
+        value = value[key]
+    return value
+
+
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """`--set key=value` items as a dict, each value YAML-typed (`steps=5` is an int, `x=yes` a bool)."""
     values = {}

@@ -68,3 +68,13 @@ def test_cli_reports_unknown_key_with_exit_code_2(tmp_path, tiny_notebook):
     )
     assert proc.returncode == 2
     assert "unknown parameter 'stepz'" in proc.stderr and str(params) in proc.stderr
+
+
+def test_from_injects_a_value_of_another_section(tmp_path):
+    params = _params_file(tmp_path, "finetune:\n  sweep: [0, 0.5, 1]\ntables:\n  steps: 2\n")
+    values = nb.collect(["tables"], [], params, ["sizes=finetune.sweep"])
+    assert values == {"steps": 2, "sizes": [0, 0.5, 1]}
+    with pytest.raises(ParamsError, match="no key 'finetune.sweeps'"):
+        nb.collect([], [], params, ["sizes=finetune.sweeps"])
+    with pytest.raises(ParamsError, match="--from expects name=section.key"):
+        nb.collect([], [], params, ["finetune.sweep"])

@@ -20,7 +20,9 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def _stages() -> dict:
-    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    """Stage name -> definition; a foreach stage's template (`do`) stands for all its instances."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
 
 
 def _dvc(*args: str) -> subprocess.CompletedProcess:
@@ -32,7 +34,7 @@ def _dvc(*args: str) -> subprocess.CompletedProcess:
 def test_dvc_yaml_parses_and_lists_every_stage():
     proc = _dvc("stage", "list")
     assert proc.returncode == 0, proc.stderr
-    listed = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
+    listed = {line.split()[0].split("@")[0] for line in proc.stdout.splitlines() if line.strip()}
     assert listed == set(_stages())
 
 
@@ -71,7 +73,7 @@ def _stage_notebook(cmd: str) -> tuple[Path, list[str], dict[str, str]]:
     words = cmd.split()
     i = words.index("pngan.nb")
     sections = [words[j + 1] for j, w in enumerate(words) if w == "--section"]
-    sets = dict(words[j + 1].split("=", 1) for j, w in enumerate(words) if w == "--set")
+    sets = dict(words[j + 1].split("=", 1) for j, w in enumerate(words) if w in ("--set", "--from"))
     return REPO / words[i + 1], sections, sets
 
 
@@ -107,7 +109,7 @@ def test_each_stage_declares_the_code_it_runs():
     """A stage whose code changed must rerun: its deps cover every pngan module that its stage module
     imports (stage modules import at the top; registries load lazily, so their whole folder is a dep)."""
     for name, stage in _stages().items():
-        deps = [(REPO / d).resolve() for d in stage.get("deps", [])]
+        deps = [(REPO / d).resolve() for d in stage.get("deps", []) if "${" not in d]
         used = _pngan_modules_used(f"pngan.stages.{name}")
         uncovered = sorted(
             str(p.relative_to(REPO)) for p in used

@@ -21,6 +21,26 @@ REGISTRY: dict[str, str] = {
 }
 
 
+# Display names for tables and figures, best references first, the paper's fixed input last.
+LABELS: dict[str, str] = {
+    "oracle": "Oracle: the true simulator, an independent draw",
+    "pngan": "PNGAN (this kit)",
+    "camera_fitted": "Camera pipeline, noise levels fitted",
+    "heteroscedastic": "Heteroscedastic Gaussian, fitted",
+    "correlated": "Spatially correlated Gaussian, fitted",
+    "awgn_fitted": "AWGN, σ fitted",
+    "camera_random": "Camera pipeline, published random ranges",
+    "awgn": "AWGN σ = 50/255 (the paper's Setting 1 input)",
+}
+
+
+def label(key: str) -> str:
+    """Display name of a model key; `kind@meta` is the kind fitted once per metadata group."""
+    kind, _, group = key.partition("@")
+    name = LABELS.get(kind, kind)
+    return f"{name.replace(', fitted', '')}, fitted per {group}" if group else name
+
+
 def build(kind: str, **params) -> NoiseModel:
     if kind not in REGISTRY:
         raise KeyError(f"unknown noise model '{kind}'; known: {', '.join(sorted(REGISTRY))}")
@@ -28,4 +48,4 @@ def build(kind: str, **params) -> NoiseModel:
     return getattr(importlib.import_module(module), cls)(**params)
 
 
-__all__ = ["NoiseModel", "quantize", "build", "REGISTRY"]
+__all__ = ["NoiseModel", "quantize", "build", "label", "LABELS", "REGISTRY"]

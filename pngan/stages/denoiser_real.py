@@ -43,7 +43,7 @@ def run(data_dir: str | None = None, out_dir: str | None = None, metrics_file: s
     return summary
 
 
-def trained_or_smoke(checkpoint: str | None) -> Path:
+def denoiser_or_smoke(checkpoint: str | None) -> Path:
     """`checkpoint` if given; otherwise a tiny D_d trained once in scratch (notebooks outside the pipeline)."""
     if checkpoint is not None:
         return Path(checkpoint)

@@ -18,25 +18,26 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from pngan.data.pairs import FileImage, Pair, read_clean_folder
+from pngan.data.pairs import Pair, read_clean_folder
 from pngan.data.patches import PairDataset
 from pngan.data.readers import read_dataset
 from pngan.data.submission import write_dnd_submission, write_sidd_submission
 from pngan.denoise import denoise, score_denoiser
-from pngan.io import to_image, to_tensor, write_png
 from pngan.noise.learned import GeneratorNoise
 from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
-from pngan.stages.denoiser_real import trained_or_smoke, training_sets
-from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
-from pngan.stages.train_pngan import trained_or_smoke as generator_or_smoke
+from pngan.stages.generate import noise_images
+from pngan.stages.denoiser_real import denoiser_or_smoke, training_sets
+from pngan.stages.prepare import load_split, prepared_or_smoke
+from pngan.stages.train_pngan import generator_or_smoke
 from pngan.train.checkpoint import load_network_file
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, train_denoiser
-from pngan.train.sampling import MixedPairDataset
+from pngan.data.sampling import MixedPairDataset
 
 SCORES = ("psnr", "ssim_rgb", "ssim_y")
+SMOKE = dict(starts={"ridnet": None}, crop=32, batch=4, steps=4, val_every=0, ckpt_every=4, log_every=2, precision="fp32")
 NOISY_ONLY = {"sidd_benchmark": "SIDD benchmark", "dnd": "DND"}
 
 
@@ -47,18 +48,18 @@ def clean_sources(clean_dirs: Sequence[str], train: Sequence[Pair]) -> list[Pair
     return [Pair(p.name, None, p.clean, p.meta) for p in train]
 
 
-def generated_pairs(generator_file: str, sources: Sequence[Pair], folder: Path, seed: int, device: torch.device) -> list[Pair]:
-    """PNGAN's noisy version of every clean source (written once, reused when the stage resumes)."""
-    model = GeneratorNoise.from_file(generator_file, device)
-    pairs = []
-    for pair in sources:
-        path = folder / "noisy" / f"{pair.name}.png"
-        if not path.is_file():
-            clean = to_tensor(pair.clean.load())[None].to(device)
-            g = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
-            write_png(path, to_image(model.sample(clean, g)[0]))
-        pairs.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
-    return pairs
+def fake_training_pairs(data: Path, generator_checkpoint: str | None, clean_dirs: Sequence[str], fake_dir: str | None,
+                        out: Path, seed: int, device: torch.device) -> list[Pair]:
+    """PNGAN pairs of clean-only images: read from `fake_dir` (PNGAN's noisy versions of the training
+    split's clean images, which the pgap stage already drew), or drawn here from `clean_dirs`
+    (default: the training split's clean images)."""
+    sources = clean_sources(clean_dirs, load_split(data, "train"))
+    if fake_dir is not None:
+        if clean_dirs:
+            raise ValueError("finetune: set either fake_dir (pairs already generated) or clean_dirs (images to noise), not both")
+        return noise_images(None, sources, Path(fake_dir), seed, device)
+    model = GeneratorNoise.from_file(generator_or_smoke(generator_checkpoint), device)
+    return noise_images(lambda p: model, sources, out / "fake", seed, device)
 
 
 def test_sets(data_dir: Path, extra: dict[str, dict]) -> dict[str, tuple[str, list[Pair]]]:
@@ -102,6 +103,7 @@ def run(
     starts: dict[str, str | None] | None = None,
     generator_checkpoint: str | None = None,
     clean_dirs: Sequence[str] = (),
+    fake_dir: str | None = None,
     extra_test_sets: dict[str, dict] | None = None,
     out_dir: str | None = None,
     metrics_file: str | None = None,
@@ -110,21 +112,20 @@ def run(
 ) -> dict[str, Any]:
     """Fine-tune every starting denoiser at `fake_ratio`; returns (and writes) before/after scores."""
     data = prepared_or_smoke(data_dir)
-    out = _out_dir(out_dir, "finetune")
+    out = _out_dir(out_dir, f"finetune-{settings.get('fake_ratio', 0)}")
     starts = starts or {"ridnet": None}
     base = DenoiserConfig.from_dict(settings, "finetune")
     device = select_device(base.device)
     train_real, val = training_sets(data, base.crop, base.seed)
     fake = None
     if base.fake_ratio > 0:  # the generator is never touched at fake_ratio 0
-        sources = clean_sources(clean_dirs, load_split(data, "train"))
-        fake_pairs = generated_pairs(str(generator_or_smoke(generator_checkpoint)), sources, out / "fake", base.seed, device)
-        fake = PairDataset(fake_pairs, crop=base.crop, augment=True, seed=base.seed)
+        fake = PairDataset(fake_training_pairs(data, generator_checkpoint, clean_dirs, fake_dir, out, base.seed, device),
+                           crop=base.crop, augment=True, seed=base.seed)
     mixed = MixedPairDataset(train_real if base.fake_ratio < 1 else None, fake, base.fake_ratio, base.seed)
     sets = test_sets(data, extra_test_sets or {})
     results, frames = {}, []
     for label, start in starts.items():
-        start_file = trained_or_smoke(start)
+        start_file = denoiser_or_smoke(start)
         start_net, info = load_network_file(start_file, "denoiser", device)
         cfg = DenoiserConfig.from_dict({**settings, "arch": info["arch"], "arch_kwargs": info["kwargs"], "init": str(start_file)}, "finetune")
         before, before_rows = evaluate(start_net, sets, device, out / label / "before", "before")

@@ -13,14 +13,14 @@ from typing import Any, Sequence
 
 import torch
 
-from pngan.data.pairs import FileImage, Pair
 from pngan.data.patches import PairDataset
+from pngan import plots
 from pngan.denoise import score_denoiser
-from pngan.io import to_image, to_tensor, write_png
+from pngan.noise import label
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 from pngan.stages.denoiser_real import training_sets
-from pngan.stages.generate import ORACLE, PNGAN, fit_models, oracle_models
+from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
 from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
 from pngan.noise.learned import GeneratorNoise
 from pngan.runtime import run_info, select_device
@@ -31,20 +31,6 @@ from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 REAL = "real"
 SMOKE = dict(arch="dncnn", arch_kwargs={"depth": 3, "width": 8}, crop=32, batch=4, steps=4, val_every=0,
              ckpt_every=4, log_every=2, precision="fp32")
-
-
-def fake_pairs(name: str, model_for, train: Sequence[Pair], folder: Path, seed: int, device: torch.device) -> list[Pair]:
-    """One fake noisy image per clean training image (written once, then reused on resume)."""
-    pairs = []
-    for pair in train:
-        path = folder / "noisy" / f"{pair.name}.png"
-        if not path.is_file():
-            _, clean = pair.load()
-            g = torch.Generator(device=device).manual_seed(stable_seed(seed, name, pair.name))
-            fake = model_for(pair).sample(to_tensor(clean)[None].to(device), g)
-            write_png(path, to_image(fake[0]))
-        pairs.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
-    return pairs
 
 
 def run(
@@ -72,7 +58,7 @@ def run(
     _, val = training_sets(data, cfg.crop, cfg.seed)
     sources = {REAL: train}
     for name, chooser in model_for.items():
-        sources[name] = fake_pairs(name, chooser, train, out / "fake" / name, cfg.seed, device)
+        sources[name] = noise_images(chooser, train, out / "fake" / name, stable_seed(cfg.seed, name), device)
     results: dict[str, Any] = {}
     for name, pairs in sources.items():
         dataset = PairDataset(pairs, crop=cfg.crop, augment=True, seed=cfg.seed)
@@ -93,3 +79,21 @@ def run(
     if metrics_file:
         write_json(metrics_file, report)
     return report
+
+
+def figure(report: dict[str, Any]):
+    """PSNR on the real test pairs of the denoiser trained on each model's pairs; dashed: trained on real."""
+    import matplotlib.pyplot as plt
+
+    models = {k: v for k, v in report["models"].items() if k != REAL}
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(models) + 1.4))
+        labels = [label(k) for k in models][::-1]
+        ax.barh(labels, [v["psnr"] for v in models.values()][::-1], color="0.45")
+        ax.axvline(report["models"][REAL]["psnr"], color="black", linestyle="--", label="trained on real pairs")
+        low = min(v["psnr"] for v in report["models"].values())
+        ax.set_xlim(low - 1.0, None)
+        ax.set(xlabel="PSNR on the real test pairs (dB)", title="Denoiser trained on each model's fake pairs")
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+    return fig

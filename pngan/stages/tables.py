@@ -11,27 +11,17 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
+from pngan import paper as paper_numbers
 from pngan import plots
+from pngan.noise import LABELS
+from pngan.noise import label as noise_label
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import read_json
 from pngan.runtime import atomic_write_text
-
-# Display names and order (best references first, the paper's fixed input last).
-NOISE_MODELS = {
-    "oracle": "Oracle: the true simulator, an independent draw",
-    "pngan": "PNGAN (this kit)",
-    "camera_fitted": "Camera pipeline, noise levels fitted",
-    "heteroscedastic": "Heteroscedastic Gaussian, fitted",
-    "correlated": "Spatially correlated Gaussian, fitted",
-    "awgn_fitted": "AWGN, σ fitted",
-    "camera_random": "Camera pipeline, published random ranges",
-    "awgn": "AWGN σ = 50/255 (the paper's Setting 1 input)",
-}
-
 
 class MissingMetric(KeyError):
     def __str__(self) -> str:
@@ -50,16 +40,10 @@ def need(data: dict[str, Any], path: str, source: str) -> Any:
     return value
 
 
-def model_label(key: str) -> str:
-    """Display name of a noise model key; `kind@meta` is the kind fitted per metadata group."""
-    kind, _, group = key.partition("@")
-    label = NOISE_MODELS.get(kind, kind)
-    return f"{label.replace(', fitted', '')}, fitted per {group}" if group else label
-
-
 def _order(key: str) -> tuple[int, int]:
+    """Rows in LABELS order, a kind fitted per group just above the pooled kind."""
     kind, _, group = key.partition("@")
-    return (list(NOISE_MODELS).index(kind) if kind in NOISE_MODELS else len(NOISE_MODELS), 0 if group else 1)
+    return (list(LABELS).index(kind) if kind in LABELS else len(LABELS), 0 if group else 1)
 
 
 def noise_model_table(generate_metrics: str | Path) -> pd.DataFrame:
@@ -68,11 +52,11 @@ def noise_model_table(generate_metrics: str | Path) -> pd.DataFrame:
     rows = []
     for key in sorted(models, key=_order):
         m = models[key]
-        row = {"model": model_label(key), "key": key}
+        row = {"model": noise_label(key), "key": key}
         for metric in ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr"):
             row[metric] = need(m, metric, f"{generate_metrics} [models.{key}]")
         source = m.get("input")
-        row["input"] = model_label(source) if source else ""
+        row["input"] = noise_label(source) if source else ""
         row["input_akld"] = need(models, f"{source}.akld", str(generate_metrics)) if source else None
         rows.append(row)
     return pd.DataFrame(rows)
@@ -111,32 +95,167 @@ def akld_figure(table: pd.DataFrame):
     return fig
 
 
-def smoke_metrics(out: Path) -> str:
-    """Metrics of a small scratch run, for a notebook run outside the pipeline."""
-    from pngan.stages import generate  # only here: the pipeline's tables stage never runs it
+def pgap_markdown(pgap_metrics: str | Path, generate_metrics: str | Path) -> tuple[str, pd.DataFrame]:
+    """Table 1 of the paper (noise generation) beside the kit's PGap / AKLD / KLD per noise model."""
+    data, gen = read_json(pgap_metrics), read_json(generate_metrics)
+    models = need(data, "models", str(pgap_metrics))
+    real_psnr = need(models, "real.psnr", str(pgap_metrics))
+    rows = []
+    for key in sorted((k for k in models if k != "real"), key=_order):
+        rows.append({
+            "model": noise_label(key), "key": key,
+            "pgap": need(models, f"{key}.pgap", str(pgap_metrics)),
+            "psnr_real_trained": real_psnr, "psnr_fake_trained": need(models, f"{key}.psnr", str(pgap_metrics)),
+            "akld": need(gen, f"models.{key}.akld", str(generate_metrics)),
+            "kld": need(gen, f"models.{key}.kld", str(generate_metrics)),
+        })
+    table = pd.DataFrame(rows)
+    paper = paper_numbers.NOISE_GENERATION
+    lines = [f"**Paper** ({paper_numbers.PAPER}, SIDD):", "", "| | " + " | ".join(paper) + " |",
+             "|---|" + "---:|" * len(paper)]
+    for metric, label in (("pgap", "PGap (dB) ↓"), ("akld", "AKLD ↓")):
+        lines.append(f"| {label} | " + " | ".join(f"{v[metric]:.3g}" for v in paper.values()) + " |")
+    den = need(data, "denoiser", str(pgap_metrics))
+    dataset = ", ".join(need(data, "dataset", str(pgap_metrics)))
+    lines += ["", f"**This kit** ({dataset}):", "",
+              "| noise model | PGap (dB) ↓ | PSNR, trained on real | PSNR, trained on fake | AKLD ↓ | KLD ↓ |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.model} | {r.pgap:.2f} | {r.psnr_real_trained:.2f} | {r.psnr_fake_trained:.2f} | {r.akld:.3f} | {r.kld:.3f} |")
+    lines += ["", (
+        f"PGap: the same {den['arch']} ({_kwargs(den['arch_kwargs'])}; {den['steps']} steps, batch {den['batch']}, "
+        f"{den['crop']}px crops) trained on the {need(data, 'train_images', str(pgap_metrics))} real training patches "
+        f"or on fake pairs made from the same clean patches, tested on the {need(data, 'test_images', str(pgap_metrics))} "
+        "real test images (PSNR, RGB). The paper does not name its PGap denoiser nor its AKLD window; "
+        "its numbers are on SIDD at full scale, the kit's on the data set named above."
+    )]
+    return "\n".join(lines) + "\n", table
 
-    path = out / "generate.json"
-    generate.run(metrics_file=str(path))
-    return str(path)
+
+def _kwargs(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in kwargs.items()) or "default size"
+
+
+def _cell(scores: dict[str, Any]) -> str:
+    if "submission" in scores:
+        return "submission file¹"
+    return f"{scores['psnr']:.2f}/{scores['ssim_y']:.3f}"
+
+
+def finetune_runs(finetune_dir: str | Path, fake_ratios: Sequence[float]) -> dict[float, dict[str, Any]]:
+    """The finetune metrics of every ratio of the sweep (an error names a missing one)."""
+    return {float(r): read_json(Path(finetune_dir) / f"ratio_{r}.json") for r in fake_ratios}
+
+
+def denoising_markdown(runs: dict[float, dict[str, Any]], headline: float) -> str:
+    """Table 2 of the paper (denoising) with the kit's before/after rows at the headline fake ratio."""
+    if headline not in runs:
+        raise MissingMetric(f"tables.headline_fake_ratio {headline} is not in the finetune sweep {sorted(runs)}")
+    run = runs[headline]
+    sets = need(run, "test_sets", f"finetune ratio {headline}")
+    columns = list(paper_numbers.DENOISING_DATASETS) + [n for n in sets if n not in paper_numbers.DENOISING_DATASETS]
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for method, scores in paper_numbers.DENOISING.items():
+        cells = [f"{scores[c][0]:.2f}/{scores[c][1]:.3f}" if c in scores else "—" for c in columns]
+        lines.append(f"| {method} (paper) | " + " | ".join(cells) + " |")
+    for label, result in need(run, "denoisers", f"finetune ratio {headline}").items():
+        name = result["arch"].replace("ridnet", "RIDNet").replace("dncnn", "DnCNN").replace("mirnet", "MIRNet").replace("mprnet", "MPRNet")
+        for when, suffix in (("before", ", kit, trained on real"), ("after", f"*, kit, fine-tuned (fake ratio {headline:g})")):
+            where = f"finetune ratio {headline} [{label}.{when}]"
+            cells = [_cell(need(result[when], c, where)) if c in sets else "not run²" for c in columns]
+            lines.append(f"| {name}{suffix} | " + " | ".join(cells) + " |")
+    lines += ["", (
+        "PSNR (RGB) / SSIM (Y channel of MATLAB's rgb2ycbcr, the authors' test protocol; RGB SSIM in the CSV). "
+        f"Kit rows: laptop-size networks, {run['steps']} fine-tuning steps; `*` = fine-tuned on real + PNGAN pairs. "
+        "¹ no public ground truth: the denoised images are written in the benchmark's submission layout. "
+        "² data set not selected: add it to `finetune.extra_test_sets` in params.yaml. "
+        "MPRNet and MIRNet run at paper size only (configs/paper.yaml)."
+    )]
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(runs: dict[float, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for ratio, run in sorted(runs.items()):
+        for label, result in run["denoisers"].items():
+            for test_set, gain in result["gain_psnr"].items():
+                rows.append({"fake_ratio": ratio, "denoiser": label, "test_set": test_set,
+                             "psnr_before": result["before"][test_set]["psnr"], "psnr_after": result["after"][test_set]["psnr"],
+                             "gain_psnr": gain})
+    return pd.DataFrame(rows)
+
+
+def ablation_markdown(table: pd.DataFrame) -> str:
+    lines = ["| fake ratio | denoiser | test set | PSNR before | PSNR after | gain (dB) |", "|---:|---|---|---:|---:|---:|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.fake_ratio:g} | {r.denoiser} | {r.test_set} | {r.psnr_before:.2f} | {r.psnr_after:.2f} | {r.gain_psnr:+.2f} |")
+    lines += ["", "Each row fine-tunes the same starting denoiser for the same number of steps; fake ratio 0 "
+              "fine-tunes on real pairs only (the control for 'more real fine-tuning'), 1 on PNGAN pairs only."]
+    return "\n".join(lines) + "\n"
+
+
+def ablation_figure(table: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for (label, test_set), group in table.groupby(["denoiser", "test_set"]):
+            ax.plot(group["fake_ratio"], group["gain_psnr"], marker="o", label=f"{label} on {test_set}")
+        ax.axhline(0, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set(xlabel="share of PNGAN pairs in fine-tuning (fake ratio)", ylabel="PSNR gain over the start (dB)",
+               title="Does PNGAN data help beyond more real fine-tuning?")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def smoke_metrics(out: Path) -> tuple[str, str, str, list[float]]:
+    """Metrics of small scratch runs, for a notebook run outside the pipeline."""
+    from pngan.stages import finetune, generate, pgap  # only here: the pipeline's tables stage never runs them
+
+    generate.run(metrics_file=str(out / "generate.json"))
+    pgap.run(metrics_file=str(out / "pgap.json"), **pgap.SMOKE)
+    ratios = [0, 0.5]
+    for r in ratios:
+        finetune.run(metrics_file=str(out / "finetune" / f"ratio_{r}.json"), fake_ratio=r, **finetune.SMOKE)
+    return str(out / "generate.json"), str(out / "pgap.json"), str(out / "finetune"), ratios
+
+
+def _write(out: Path, name: str, markdown: str, table: pd.DataFrame | None = None) -> None:
+    atomic_write_text(out / f"{name}.md", markdown)
+    if table is not None:
+        table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
 
 
 def run(
     generate_metrics: str | None = None,
+    pgap_metrics: str | None = None,
+    finetune_dir: str | None = None,
+    fake_ratios: Sequence[float] = (0, 0.5),
+    headline_fake_ratio: float = 0.5,
     tables_dir: str | None = None,
-) -> dict[str, str]:
-    """Build every table from the metrics files; returns {table name: markdown}.
+) -> dict[str, Any]:
+    """Build every table from the metrics files; returns {table name: markdown} and the ablation table.
 
-    Metrics paths left at None are produced by a small scratch run (notebook outside the pipeline).
+    With no metrics paths (a notebook outside the pipeline) small scratch runs produce them.
     """
     out = _out_dir(tables_dir, "tables")
-    generate_metrics = generate_metrics or smoke_metrics(out)
+    if generate_metrics is None:
+        generate_metrics, pgap_metrics, finetune_dir, fake_ratios = smoke_metrics(out)
     data = read_json(generate_metrics)
     table = noise_model_table(generate_metrics)
     dataset = ", ".join(need(data, "dataset", generate_metrics))
-    md = noise_model_markdown(table, need(data, "images", generate_metrics), need(data, "samples", generate_metrics), dataset)
-    atomic_write_text(out / "noise_models.md", md)
-    table.to_csv(out / "noise_models.csv", index=False, float_format="%.6g")
-    return {"noise_models": md, "noise_models_csv": str(out / "noise_models.csv")}
+    noise_md = noise_model_markdown(table, need(data, "images", generate_metrics), need(data, "samples", generate_metrics), dataset)
+    _write(out, "noise_models", noise_md, table)
+    pgap_md, pgap_table = pgap_markdown(pgap_metrics, generate_metrics)
+    runs = finetune_runs(finetune_dir, fake_ratios)
+    ablation = ablation_table(runs)
+    paper_md = ("### Noise generation (paper Table 1)\n\n" + pgap_md + "\n### Denoising (paper Table 2)\n\n"
+                + denoising_markdown(runs, float(headline_fake_ratio)) + "\n### Fine-tuning ablation: share of PNGAN pairs\n\n"
+                + ablation_markdown(ablation))
+    _write(out, "paper_tables", paper_md, pgap_table)
+    ablation.to_csv(out / "finetune_ablation.csv", index=False, float_format="%.6g")
+    return {"noise_models": noise_md, "paper_tables": paper_md, "noise_models_table": table, "ablation": ablation}
 
 
 BLOCK = re.compile(r"(<!-- BEGIN (\S+) -->\n)(.*?)(<!-- END \2 -->)", re.S)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pngan.paths import scratch_dir
 from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
-from pngan.stages.denoiser_real import trained_or_smoke, training_sets
+from pngan.stages.denoiser_real import denoiser_or_smoke, training_sets
 from pngan.stages.prepare import prepared_or_smoke
 from pngan.train.checkpoint import load_network_file
 from pngan.train.common import TRAIN_LOG, VAL_LOG
@@ -30,7 +30,7 @@ def run(data_dir: str | None = None, denoiser_checkpoint: str | None = None, out
     data = prepared_or_smoke(data_dir)
     out = _out_dir(out_dir, "train_pngan")
     cfg = GanConfig.from_dict(settings, "train_pngan")
-    denoiser, _ = load_network_file(trained_or_smoke(denoiser_checkpoint), "denoiser")
+    denoiser, _ = load_network_file(denoiser_or_smoke(denoiser_checkpoint), "denoiser")
     train, val = training_sets(data, cfg.crop, cfg.seed)
     summary = train_pngan(cfg, train, val, denoiser, out)
     copy_logs(out, plots_dir, (TRAIN_LOG, VAL_LOG))
@@ -39,7 +39,7 @@ def run(data_dir: str | None = None, denoiser_checkpoint: str | None = None, out
     return summary
 
 
-def trained_or_smoke(checkpoint: str | None) -> Path:
+def generator_or_smoke(checkpoint: str | None) -> Path:
     """`checkpoint` if given; otherwise a tiny generator trained once in scratch (notebooks outside the pipeline)."""
     if checkpoint is not None:
         return Path(checkpoint)

@@ -1,0 +1,129 @@
+"""Pipeline stages at smoke size: what each writes, and the contracts between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pngan.stages import finetune, generate, pgap, prepare, tables
+from pngan.stages.tables import MissingMetric
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    prepare.run(out_dir=str(out / "p"), **prepare.SMOKE)
+    return out / "p"
+
+
+def test_prepare_splits_by_scene_and_is_reproducible(data_dir, tmp_path):
+    manifest = pd.read_csv(data_dir / "manifest.csv")
+    scenes = manifest.groupby("scene")["split"].nunique()
+    assert (scenes == 1).all(), f"scenes in two splits: {list(scenes[scenes > 1].index)}"
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    again = tmp_path / "again"
+    prepare.run(out_dir=str(again), **prepare.SMOKE)
+    for rel in manifest["noisy"].head(3):
+        split = manifest.loc[manifest["noisy"] == rel, "split"].iloc[0]
+        assert (data_dir / split / rel).read_bytes() == (again / split / rel).read_bytes()
+
+
+def test_generate_fits_kind_at_key_per_group(data_dir, tmp_path):
+    summary = generate.run(data_dir=str(data_dir), models=["awgn_fitted", "awgn_fitted@profile"], oracle=False,
+                           samples=1, out_dir=str(tmp_path))
+    per_group = summary["models"]["awgn_fitted@profile"]["params"]
+    test_profiles = {p.meta["profile"] for p in prepare.load_split(data_dir, "test")}
+    assert set(per_group) == test_profiles
+    sigmas = [v["sigma"] for v in per_group.values()]
+    assert len(set(sigmas)) == len(sigmas) > 1, "each camera profile has its own fitted sigma"
+
+
+def test_pgap_is_the_difference_of_two_psnrs_on_one_test_set(data_dir, tmp_path):
+    report = pgap.run(data_dir=str(data_dir), models=["awgn"], oracle=False, out_dir=str(tmp_path), **pgap.SMOKE)
+    real, awgn = report["models"]["real"], report["models"]["awgn"]
+    assert awgn["pgap"] == pytest.approx(real["psnr"] - awgn["psnr"], abs=1e-12)
+    assert report["test_images"] == len(prepare.load_split(data_dir, "test"))
+
+
+def test_finetune_at_ratio_zero_never_touches_the_generator(data_dir, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("the generator was loaded at fake_ratio 0")
+
+    monkeypatch.setattr(finetune.GeneratorNoise, "from_file", boom)
+    monkeypatch.setattr(finetune, "noise_images", boom)
+    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path), **{**finetune.SMOKE, "fake_ratio": 0.0})
+    result = report["denoisers"]["ridnet"]
+    name = next(iter(result["after"]))
+    assert result["gain_psnr"][name] == pytest.approx(result["after"][name]["psnr"] - result["before"][name]["psnr"])
+
+
+def _metrics(tmp_path, models):
+    path = tmp_path / "generate.json"
+    path.write_text(json.dumps({"models": models, "images": 3, "samples": 2, "dataset": ["x"]}))
+    return path
+
+
+ROW = {"akld": 0.5, "kld": 0.1, "fake_std": 10.0, "real_std": 11.0, "fake_psnr": 28.0, "real_psnr": 27.5}
+
+
+def test_noise_table_orders_rows_and_shows_the_input_score(tmp_path):
+    path = _metrics(tmp_path, {"awgn": {**ROW, "akld": 2.0}, "pngan": {**ROW, "input": "awgn"}, "oracle": ROW})
+    table = tables.noise_model_table(path)
+    assert list(table["key"]) == ["oracle", "pngan", "awgn"]
+    md = tables.noise_model_markdown(table, 3, 2, "x")
+    assert "| PNGAN (this kit) | 0.500 |" in md and "AWGN σ = 50/255 (the paper's Setting 1 input): 2.000" in md
+
+
+def test_tables_fail_loudly_on_a_missing_metric(tmp_path):
+    path = _metrics(tmp_path, {"awgn": {k: v for k, v in ROW.items() if k != "kld"}})
+    with pytest.raises(MissingMetric, match=r"generate.json \[models.awgn\]: metric 'kld' is missing"):
+        tables.noise_model_table(path)
+    path = _metrics(tmp_path, {"pngan": {**ROW, "input": "awgn"}})
+    with pytest.raises(MissingMetric, match="metric 'awgn.akld' is missing"):
+        tables.noise_model_table(path)
+
+
+def _finetune_run(sets, after):
+    scores = {"psnr": 30.0, "ssim_rgb": 0.8, "ssim_y": 0.85, "psnr_noisy": 25.0}
+    return {"fake_ratio": 0.5, "steps": 10, "test_sets": sets,
+            "denoisers": {"ridnet": {"arch": "ridnet", "before": {n: scores for n in sets}, "after": after, "gain_psnr": {}}}}
+
+
+def test_denoising_table_marks_unselected_sets_and_rejects_missing_selected_ones():
+    scores = {"psnr": 31.0, "ssim_rgb": 0.8, "ssim_y": 0.86, "psnr_noisy": 25.0}
+    runs = {0.5: _finetune_run({"simulated": "prepared", "PolyU": "polyu"}, {"simulated": scores, "PolyU": scores})}
+    md = tables.denoising_markdown(runs, 0.5)
+    row = next(line for line in md.splitlines() if line.startswith("| RIDNet*, kit"))
+    # columns: SIDD DND PolyU Nam simulated
+    assert row.split("|")[1:-1][1:] == [" not run² ", " not run² ", " 31.00/0.860 ", " not run² ", " 31.00/0.860 "]
+    broken = {0.5: _finetune_run({"simulated": "prepared", "PolyU": "polyu"}, {"simulated": scores})}
+    with pytest.raises(MissingMetric, match="metric 'PolyU' is missing"):
+        tables.denoising_markdown(broken, 0.5)
+    with pytest.raises(MissingMetric, match="headline_fake_ratio 0.25 is not in the finetune sweep"):
+        tables.denoising_markdown(runs, 0.25)
+
+
+def test_readme_sync_replaces_marked_blocks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.md").write_text("| a |\n|---|\n| 1 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- BEGIN t.md -->\nold\n<!-- END t.md -->\nend\n")
+    assert tables.sync_readme(readme) == 1
+    assert readme.read_text() == "intro\n<!-- BEGIN t.md -->\n| a |\n|---|\n| 1 |\n<!-- END t.md -->\nend\n"
+
+
+def test_stable_seed_does_not_depend_on_the_process():
+    code = "from pngan.stages.prepare import stable_seed; print(stable_seed(0, 'a'), stable_seed(1, 'a'))"
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+    first, second = outputs.pop().split()
+    assert first != second
