@@ -67,3 +67,50 @@ def check_known(given: dict[str, Any], known: set[str], where: str) -> None:
             close = difflib.get_close_matches(k, known, n=1)
             hints.append(f"'{k}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise ParamsError(f"{where}: unknown parameter {', '.join(hints)}; known: {', '.join(sorted(known))}")
+
+
+def overlay_flags(overlay: dict[str, Any], base: dict[str, Any], where: str | Path) -> list[str]:
+    """`-S section.key=value` arguments of `dvc exp run` that apply an overlay of params.yaml.
+
+    Mappings are walked down to their leaves (so an overlay changes only what it names); every
+    path must already exist in `base`, so a typo in the overlay is an error, not a silent no-op.
+    An empty mapping in `base` (e.g. `extra_test_sets: {}`) is replaced as a whole.
+    """
+    flags = []
+
+    def walk(node: Any, known: Any, path: str) -> None:
+        if isinstance(node, dict) and node and isinstance(known, dict) and known:
+            for key, value in node.items():
+                if key not in known:
+                    raise ParamsError(f"{where}: '{path}{key}' is not a parameter of params.yaml")
+                walk(value, known[key], f"{path}{key}.")
+            return
+        text = yaml.safe_dump(node, default_flow_style=True, width=10**6).strip()
+        flags.append(f"{path[:-1]}={text.removesuffix('...').strip()}")
+
+    walk(overlay, base, "")
+    return flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pngan.params flags OVERLAY.yaml`: print the `dvc exp run -S ...` arguments."""
+    import argparse
+    import shlex
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m pngan.params")
+    ap.add_argument("command", choices=["flags"])
+    ap.add_argument("overlay", type=Path)
+    ap.add_argument("--params", type=Path, default=DEFAULT_FILE)
+    args = ap.parse_args(argv)
+    try:
+        flags = overlay_flags(load(args.overlay), load(args.params), args.overlay)
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(" ".join(f"-S {shlex.quote(f)}" for f in flags))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -78,3 +78,13 @@ def test_from_injects_a_value_of_another_section(tmp_path):
         nb.collect([], [], params, ["sizes=finetune.sweeps"])
     with pytest.raises(ParamsError, match="--from expects name=section.key"):
         nb.collect([], [], params, ["finetune.sweep"])
+
+
+def test_overlay_flags_walk_to_leaves_and_reject_unknown_keys(tmp_path):
+    from pngan.params import overlay_flags
+
+    base = {"train": {"kw": {"width": 24, "z": True}, "steps": 500, "sizes": [1, 2]}}
+    flags = overlay_flags({"train": {"kw": {"width": 64}, "steps": 100000, "sizes": [3]}}, base, "paper.yaml")
+    assert flags == ["train.kw.width=64", "train.steps=100000", "train.sizes=[3]"]
+    with pytest.raises(ParamsError, match="paper.yaml: 'train.stepz' is not a parameter"):
+        overlay_flags({"train": {"stepz": 1}}, base, "paper.yaml")
