@@ -29,21 +29,6 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return values, f"{args.params} [{args.section}]"
 
 
-def _pair_set(folder: Path, crop: int | None, augment: bool, seed: int):
-    """Noisy/clean pairs of a folder, read from disk per sample."""
-    from pngan.data.patches import PairDataset
-
-    return PairDataset.from_folder(folder, crop, augment, seed)
-
-
-def _val_set(data: Path, crop: int, seed: int):
-    """One fixed crop per validation pair (keys 0 .. n-1); None when DIR/val is absent."""
-    if not (data / "val").exists():
-        print(f"note: {data / 'val'} not found; training without validation", flush=True)
-        return None
-    return _pair_set(data / "val", crop, False, seed)
-
-
 def _finish(summary: dict[str, Any], path: Path | None) -> None:
     from pngan.train.distributed import launched_by_torchrun
 
@@ -58,6 +43,7 @@ def _finish(summary: dict[str, Any], path: Path | None) -> None:
 
 
 def cmd_train_pngan(args: argparse.Namespace) -> int:
+    from pngan.data.patches import training_sets
     from pngan.train.checkpoint import load_network_file
     from pngan.train.config import GanConfig
     from pngan.train.gan import train_pngan
@@ -65,16 +51,16 @@ def cmd_train_pngan(args: argparse.Namespace) -> int:
     values, where = _settings(args)
     cfg = GanConfig.from_dict(values, where)
     denoiser, _ = load_network_file(args.denoiser, "denoiser")
-    train = _pair_set(args.data / "train", cfg.crop, True, cfg.seed)
-    val = _val_set(args.data, cfg.crop, cfg.seed)
+    train, val = training_sets(args.data, cfg.crop, cfg.seed)
     _finish(train_pngan(cfg, train, val, denoiser, args.out), args.summary)
     return 0
 
 
 def cmd_train_denoiser(args: argparse.Namespace) -> int:
+    from pngan.data.patches import PairDataset, training_sets
+    from pngan.data.sampling import MixedPairDataset
     from pngan.train.config import DenoiserConfig
     from pngan.train.denoiser import train_denoiser
-    from pngan.data.sampling import MixedPairDataset
 
     values, where = _settings(args)
     if args.init is not None:
@@ -82,10 +68,9 @@ def cmd_train_denoiser(args: argparse.Namespace) -> int:
     cfg = DenoiserConfig.from_dict(values, where)
     if cfg.fake_ratio > 0 and args.fake is None:
         raise P.ParamsError(f"{where}: fake_ratio {cfg.fake_ratio} needs --fake DIR (generated pairs: DIR/noisy, DIR/clean)")
-    real = _pair_set(args.data / "train", cfg.crop, True, cfg.seed) if cfg.fake_ratio < 1 else None
-    fake = _pair_set(args.fake, cfg.crop, True, cfg.seed) if cfg.fake_ratio > 0 else None
-    train = real if cfg.fake_ratio == 0 else MixedPairDataset(real, fake, cfg.fake_ratio, cfg.seed)
-    val = _val_set(args.data, cfg.crop, cfg.seed)
+    real, val = training_sets(args.data, cfg.crop, cfg.seed)
+    fake = PairDataset.from_folder(args.fake, cfg.crop, True, cfg.seed) if cfg.fake_ratio > 0 else None
+    train = real if cfg.fake_ratio == 0 else MixedPairDataset(real if cfg.fake_ratio < 1 else None, fake, cfg.fake_ratio, cfg.seed)
     _finish(train_denoiser(cfg, train, val, args.out), args.summary)
     return 0
 

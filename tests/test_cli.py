@@ -177,9 +177,10 @@ def test_train_commands_read_params_and_refuse_unknown_keys(tmp_path, capsys):
     assert f"{params} [denoiser_real]: unknown parameter 'stepz' (did you mean 'steps'?)" in capsys.readouterr().err
     assert main([*base, "--set", "fake_ratio=0.5"]) == 2
     assert "fake_ratio 0.5 needs --fake DIR" in capsys.readouterr().err
-    from pngan.cli import _pair_set
+    from pngan.data.patches import training_sets
 
-    train = _pair_set(tmp_path / "data" / "train", 16, True, 0)
+    train, val = training_sets(tmp_path / "data", 16, 0)
+    assert len(val) == 2 and val.crop == 16
     assert len(train) == 2 and train.cached == 0 and train[5]["noisy"].shape == (3, 16, 16)  # read per sample, not held
     pytest.importorskip("pngan.metrics")  # the run validates on DIR/val at the end
     assert main([*base, "--set", "steps=1", "--summary", str(tmp_path / "s.json")]) == 0

@@ -34,9 +34,9 @@ def test_prepare_splits_by_scene_and_is_reproducible(data_dir, tmp_path):
 
 
 def test_generate_fits_kind_at_key_per_group(data_dir, tmp_path):
-    summary = generate.run(data_dir=str(data_dir), models=["awgn_fitted", "awgn_fitted@profile"], oracle=False,
+    summary = generate.run(data_dir=str(data_dir), models=["awgn_fitted", "awgn_fitted@camera"], oracle=False,
                            samples=1, out_dir=str(tmp_path))
-    per_group = summary["models"]["awgn_fitted@profile"]["params"]
+    per_group = summary["models"]["awgn_fitted@camera"]["params"]
     test_profiles = {p.meta["profile"] for p in prepare.load_split(data_dir, "test")}
     assert set(per_group) == test_profiles
     sigmas = [v["sigma"] for v in per_group.values()]

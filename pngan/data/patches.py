@@ -285,3 +285,14 @@ class PairDataset(Dataset):
         left = int(torch.randint(width - self.crop + 1, (1,), generator=g))
         code = int(torch.randint(8, (1,), generator=g)) if self.augment else 0
         return {side: dihedral(v[:, top : top + self.crop, left : left + self.crop], code) for side, v in images.items()}
+
+
+def training_sets(data_dir: str | Path, crop: int, seed: int) -> tuple[PairDataset, PairDataset | None]:
+    """A prepared data set's random training crops (DIR/train) and one fixed crop per validation
+    pair (DIR/val, keys 0..n-1; None when there is no DIR/val)."""
+    data_dir = Path(data_dir)
+    train = PairDataset.from_folder(data_dir / "train", crop, augment=True, seed=seed)
+    if not (data_dir / "val").exists():
+        print(f"note: {data_dir / 'val'} not found; training without validation", flush=True)
+        return train, None
+    return train, PairDataset.from_folder(data_dir / "val", crop, augment=False, seed=seed)

@@ -38,7 +38,8 @@ def label(key: str) -> str:
     """Display name of a model key; `kind@meta` is the kind fitted once per metadata group."""
     kind, _, group = key.partition("@")
     name = LABELS.get(kind, kind)
-    return f"{name.replace(', fitted', '')}, fitted per {group}" if group else name
+    per = "camera setting" if group == "camera" else group  # `@camera`: simulated profile or camera + ISO
+    return f"{name.replace(', fitted', '')}, fitted per {per}" if group else name
 
 
 def build(kind: str, **params) -> NoiseModel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pngan.data.patches import PairDataset
+from pngan.data.patches import training_sets
 from pngan.paths import scratch_dir
 from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
 from pngan.stages.prepare import prepared_or_smoke
@@ -20,13 +20,6 @@ from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 
 SMOKE = dict(arch="ridnet", arch_kwargs={"n_feats": 8, "n_blocks": 1, "reduction": 4, "mean_shift": False},
              crop=32, batch=4, steps=6, val_every=3, ckpt_every=3, log_every=3, precision="fp32")
-
-
-def training_sets(data_dir: Path, crop: int, seed: int) -> tuple[PairDataset, PairDataset | None]:
-    """Random training crops, and one fixed crop per validation pair (keys 0..n-1)."""
-    train = PairDataset.from_folder(data_dir / "train", crop=crop, augment=True, seed=seed)
-    val = PairDataset.from_folder(data_dir / "val", crop=crop, augment=False, seed=seed) if (data_dir / "val" / "index.csv").is_file() else None
-    return train, val
 
 
 def run(data_dir: str | None = None, out_dir: str | None = None, metrics_file: str | None = None,

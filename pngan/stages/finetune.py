@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from pngan.data.pairs import Pair, read_clean_folder
-from pngan.data.patches import PairDataset
+from pngan.data.patches import PairDataset, training_sets
 from pngan.data.readers import read_dataset
 from pngan.data.submission import write_dnd_submission, write_sidd_submission
 from pngan.denoise import denoise, score_denoiser
@@ -28,7 +28,7 @@ from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 from pngan.stages.generate import noise_images
-from pngan.stages.denoiser_real import denoiser_or_smoke, training_sets
+from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import load_split, prepared_or_smoke
 from pngan.stages.train_pngan import generator_or_smoke
 from pngan.train.checkpoint import load_network_file

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from pngan import noise, plots
-from pngan.data.pairs import FileImage, Pair, group_by
+from pngan.data.pairs import FileImage, Pair
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
 from pngan.io import DataError, read_image, to_image, to_tensor, write_png
@@ -39,42 +39,53 @@ def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]
     return [(clean, noisy) for noisy, clean in (p.load() for p in pairs)]
 
 
+def camera_setting(meta: dict[str, Any]) -> str | None:
+    """What a camera noise profile is calibrated for: the simulated profile, or camera and ISO."""
+    if "profile" in meta:
+        return str(meta["profile"])
+    if "camera" in meta:
+        return f"{meta['camera']} ISO {meta['iso']}" if "iso" in meta else str(meta["camera"])
+    return None
+
+
+def group_of(pair: Pair, key: str) -> str | None:
+    """The metadata group of a pair: `camera` is the camera setting, any other key is read as is."""
+    value = camera_setting(pair.meta) if key == "camera" else pair.meta.get(key)
+    return None if value is None else str(value)
+
+
 def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[Pair]) -> dict[str, Callable[[Pair], NoiseModel]]:
     """Fit every named model on the training pairs; returns, per name, the model for a test pair.
 
-    `kind@key` fits one model per value of the metadata `key` (e.g. `heteroscedastic@iso`: a
-    noise model per camera ISO, as camera noise profiles are calibrated) and noises each test
-    pair with the model of its own group.
+    `kind@key` fits one model per metadata group (`kind@camera`: per camera setting, i.e.
+    simulated profile or camera + ISO, as camera noise profiles are calibrated; or any metadata
+    key) and noises each test pair with its group's model, or with the model fitted on every
+    training pair when its group is absent from the training split.
     """
     fitted: dict[str, Callable[[Pair], NoiseModel]] = {}
     for name in names:
         kind, _, key = name.partition("@")
-        groups = {"": list(train)} if not key else group_by(train, key)
+        groups: dict[str | None, list[Pair]] = {None: list(train)}
+        if key:
+            for pair in train:
+                groups.setdefault(group_of(pair, key), []).append(pair)
+            if len(groups) == 1:
+                raise ValueError(f"{name}: no training pair has '{key}' metadata to group by")
         models = {g: noise.build(kind, **options.get(kind, {})) for g in groups}
         for group, model in models.items():
             if model.fitted_params:
                 model.fit(training_arrays(groups[group]))
-        fitted[name] = (lambda p, m=models: m[""]) if not key else _per_group(name, key, models)
+        fitted[name] = (lambda p, m=models: m[None]) if not key else (lambda p, m=models, k=key: m.get(group_of(p, k), m[None]))
     return fitted
 
 
-def _per_group(name: str, key: str, models: dict[str, NoiseModel]) -> Callable[[Pair], NoiseModel]:
-    def model_for(pair: Pair) -> NoiseModel:
-        group = str(pair.meta.get(key))
-        if group not in models:
-            raise ValueError(f"{name}: test pair {pair.name} has {key}={group}, which the training split lacks")
-        return models[group]
-
-    return model_for
-
-
 def fitted_params(fitted: dict[str, Callable[[Pair], NoiseModel]], test: Sequence[Pair]) -> dict[str, Any]:
-    """Fitted parameters per model (per group for `kind@key` models), for the metrics file."""
+    """Fitted parameters per model (per test group for `kind@key` models), for the metrics file."""
     out: dict[str, Any] = {}
     for name, model_for in fitted.items():
         kind, _, key = name.partition("@")
         if key:
-            out[name] = {str(p.meta.get(key)): model_for(p).params() for p in test}
+            out[name] = {str(group_of(p, key)): model_for(p).params() for p in test}
         else:
             out[name] = model_for(test[0]).params()
     return out

@@ -13,13 +13,12 @@ from typing import Any, Sequence
 
 import torch
 
-from pngan.data.patches import PairDataset
+from pngan.data.patches import PairDataset, training_sets
 from pngan import plots
 from pngan.denoise import score_denoiser
 from pngan.noise import label
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
-from pngan.stages.denoiser_real import training_sets
 from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
 from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
 from pngan.noise.learned import GeneratorNoise

@@ -13,7 +13,8 @@ from typing import Any
 
 from pngan.paths import scratch_dir
 from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
-from pngan.stages.denoiser_real import denoiser_or_smoke, training_sets
+from pngan.data.patches import training_sets
+from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import prepared_or_smoke
 from pngan.train.checkpoint import load_network_file
 from pngan.train.common import TRAIN_LOG, VAL_LOG
