@@ -8,7 +8,6 @@ a data set of any size can be listed without reading it. `meta` carries what the
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -122,10 +121,3 @@ def read_clean_folder(root: str | Path, dataset: str | None = None) -> list[Pair
     files = list_images(root)
     dataset = dataset or root.name
     return [Pair(f.stem, None, FileImage(f), {"dataset": dataset, "scene": f.stem}) for f in _by_stem(files, root).values()]
-
-
-def group_by(pairs: list[Pair], key: str) -> dict[str, list[Pair]]:
-    groups: dict[str, list[Pair]] = defaultdict(list)
-    for p in pairs:
-        groups[str(p.meta.get(key, "all"))].append(p)
-    return dict(groups)

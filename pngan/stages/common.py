@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import shutil
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,3 +60,14 @@ def read_json(path: str | Path, what: str = "metrics") -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {what} file not found (run its pipeline stage first)")
     return json.loads(path.read_text())
+
+
+def file_or_smoke(path: str | Path | None, stage: str, filename: str, train: Callable[[str], Any]) -> Path:
+    """`path` if given; otherwise `filename` of a tiny run of `stage`, made once in scratch by
+    `train(folder)` (what a notebook run outside the pipeline uses instead of a stage's output)."""
+    if path is not None:
+        return Path(path)
+    folder = scratch_dir(f"{stage}-smoke")
+    if not (folder / filename).is_file():
+        train(str(folder))
+    return folder / filename

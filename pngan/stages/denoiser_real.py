@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pngan.data.patches import training_sets
-from pngan.paths import scratch_dir
-from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
+from pngan.stages.common import copy_logs, file_or_smoke, out_dir as _out_dir, write_json
 from pngan.stages.prepare import prepared_or_smoke
 from pngan.train.common import TRAIN_LOG, VAL_LOG
 from pngan.train.config import DenoiserConfig
@@ -37,10 +36,5 @@ def run(data_dir: str | None = None, out_dir: str | None = None, metrics_file: s
 
 
 def denoiser_or_smoke(checkpoint: str | None) -> Path:
-    """`checkpoint` if given; otherwise a tiny D_d trained once in scratch (notebooks outside the pipeline)."""
-    if checkpoint is not None:
-        return Path(checkpoint)
-    folder = scratch_dir("denoiser_real-smoke")
-    if not (folder / DENOISER_FILE).is_file():
-        run(out_dir=str(folder), **SMOKE)
-    return folder / DENOISER_FILE
+    """`checkpoint` if given; otherwise a tiny D_d trained once in scratch."""
+    return file_or_smoke(checkpoint, "denoiser_real", DENOISER_FILE, lambda folder: run(out_dir=folder, **SMOKE))

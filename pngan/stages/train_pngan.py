@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pngan.paths import scratch_dir
-from pngan.stages.common import copy_logs, out_dir as _out_dir, write_json
+from pngan.stages.common import copy_logs, file_or_smoke, out_dir as _out_dir, write_json
 from pngan.data.patches import training_sets
 from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import prepared_or_smoke
@@ -41,10 +40,5 @@ def run(data_dir: str | None = None, denoiser_checkpoint: str | None = None, out
 
 
 def generator_or_smoke(checkpoint: str | None) -> Path:
-    """`checkpoint` if given; otherwise a tiny generator trained once in scratch (notebooks outside the pipeline)."""
-    if checkpoint is not None:
-        return Path(checkpoint)
-    folder = scratch_dir("train_pngan-smoke")
-    if not (folder / GENERATOR_FILE).is_file():
-        run(out_dir=str(folder), **SMOKE)
-    return folder / GENERATOR_FILE
+    """`checkpoint` if given; otherwise a tiny generator trained once in scratch."""
+    return file_or_smoke(checkpoint, "train_pngan", GENERATOR_FILE, lambda folder: run(out_dir=folder, **SMOKE))
