@@ -180,7 +180,7 @@ def test_train_commands_read_params_and_refuse_unknown_keys(tmp_path, capsys):
     from pngan.data.patches import training_sets
 
     train, val = training_sets(tmp_path / "data", 16, 0)
-    assert len(val) == 2 and val.crop == 16
+    assert len(val) == 2 and val.crop is None
     assert len(train) == 2 and train.cached == 0 and train[5]["noisy"].shape == (3, 16, 16)  # read per sample, not held
     pytest.importorskip("pngan.metrics")  # the run validates on DIR/val at the end
     assert main([*base, "--set", "steps=1", "--summary", str(tmp_path / "s.json")]) == 0

@@ -288,11 +288,12 @@ class PairDataset(Dataset):
 
 
 def training_sets(data_dir: str | Path, crop: int, seed: int) -> tuple[PairDataset, PairDataset | None]:
-    """A prepared data set's random training crops (DIR/train) and one fixed crop per validation
-    pair (DIR/val, keys 0..n-1; None when there is no DIR/val)."""
+    """A prepared data set's random training crops (DIR/train) and its whole validation blocks
+    (DIR/val, keys 0..n-1, no augmentation; None when there is no DIR/val). Validating on whole
+    blocks rather than one small crop each keeps the estimate from resting on a few pixels."""
     data_dir = Path(data_dir)
     train = PairDataset.from_folder(data_dir / "train", crop, augment=True, seed=seed)
     if not (data_dir / "val").exists():
         print(f"note: {data_dir / 'val'} not found; training without validation", flush=True)
         return train, None
-    return train, PairDataset.from_folder(data_dir / "val", crop, augment=False, seed=seed)
+    return train, PairDataset.from_folder(data_dir / "val", None, augment=False, seed=seed)
