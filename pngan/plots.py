@@ -118,6 +118,14 @@ def _panel_grid(fig: Figure, panels: int, columns: int | None, **kwargs: Any) ->
     return axes[:panels]
 
 
+def _log_ticks(axis: mpl.axis.Axis) -> None:
+    """A log scale on `axis` labelled 1, 2, 5, 10, 20, ... (plain numbers, no powers of ten)."""
+    (axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale)("log")
+    axis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
 def _images_note(stats: Mapping[str, NoiseStats]) -> str:
     """How many images each model's statistics come from, for the figure title."""
     counts = {name: s.images for name, s in stats.items()}
@@ -190,7 +198,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
     if reference not in names:
         raise ValueError(f"reference '{reference}' is not a model of per_image ({names})")
     values = _overview_values(per_image, reference)
-    styles = model_styles(names)
+    palette = sns.color_palette("colorblind")
     fig = _figure(11, 0.32 * len(names) + 1.5)
     axes = fig.subplots(1, len(_OVERVIEW), sharey=True)
     rng = np.random.default_rng(0)  # dot jitter only
@@ -199,7 +207,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
             data = values[key][name]
             if not data.size:
                 continue
-            colour = styles[name]["color"]
+            colour = "black" if name == reference else palette[0]
             ax.boxplot([data], positions=[row], orientation="horizontal", whis=(10, 90), widths=0.6,
                        showfliers=False, patch_artist=True, medianprops={"color": colour, "linewidth": 2},
                        boxprops={"facecolor": mpl.colors.to_rgba(colour, 0.15), "edgecolor": colour},
@@ -209,10 +217,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
         marker = 1.0 if key == "std_ratio" else float(np.median(values[key][reference]))
         ax.axvline(marker, color="black", linestyle="--", linewidth=0.9, zorder=1)
         if key == "std_ratio":
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-            ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+            _log_ticks(ax.xaxis)
         ax.set(title=title, xlabel=xlabel.format(reference=reference))
     axes[0].set_yticks(range(len(names)), names)
     axes[0].set_ylim(len(names) - 0.5, -0.5)  # the reference on top
@@ -234,16 +239,19 @@ def _central_half_width(counts: np.ndarray, edges: np.ndarray, mass: float) -> f
 
 
 @_styled
-def histograms(stats: Mapping[str, NoiseStats], log: bool = False) -> Figure:
+def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str | None = None) -> Figure:
     """Noise histograms per channel (one panel each), one line per model.
 
     The histograms pool every pixel of every image. The legend gives each model's median
     per-image std and excess kurtosis (kappa), as in the summary table (pooling images of
     different noise levels would give even AWGN a positive kurtosis), and, when any noise falls
     outside the histogram's edges, how much. `log` shows the tails on a log scale over the full
-    edges; linear scale zooms on the central 99.5 % of the widest model.
+    edges; linear scale zooms on the central 99.5 % of the widest model, or of `zoom_on` (e.g.
+    the real noise: far wider models then run off the sides).
     """
     names = _check_models(stats)
+    if zoom_on is not None and zoom_on not in names:
+        raise ValueError(f"zoom_on '{zoom_on}' is not one of the models {names}")
     styles = model_styles(names)
     fig = _figure(11, 3.6)
     axes = fig.subplots(1, 3, sharey=True)
@@ -260,7 +268,8 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False) -> Figure:
         for c, ax in enumerate(axes):
             ax.stairs(density[c], levels, baseline=None, color=st["color"], linestyle=st["linestyle"],
                       linewidth=st["linewidth"], label=label)
-        half_width = max(half_width, _central_half_width(hist.counts.sum(axis=0), levels, 0.995))
+        if zoom_on in (None, name):
+            half_width = max(half_width, _central_half_width(hist.counts.sum(axis=0), levels, 0.995))
     for c, ax in enumerate(axes):
         ax.set_title(f"{CHANNELS[c]} channel")
         ax.set_xlabel("noise y − x (8-bit levels)")
@@ -392,11 +401,8 @@ def noise_level_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], channel
     log = log and values.size > 0  # every bin hidden (too few pixels): nothing to put on a log axis
     for ax in axes:
         if log:
-            ax.set_yscale("log")
+            _log_ticks(ax.yaxis)
             ax.set_ylim(values.min() / 1.25, values.max() * 1.25)
-            ax.yaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
         else:
             ax.set_ylim(bottom=0)
     fig.suptitle(f"Noise level function per group, {'R, G, B pooled' if channel is None else _channel_label(channel)}"
@@ -489,12 +495,12 @@ def power_spectra(stats: Mapping[str, NoiseStats], channel: int | None = None, l
         ax.plot(psd.frequency, _select_channel(psd.power, channel), markersize=3, label=name, **styles[name])
     ax.axhline(1.0, color="0.5", linewidth=1.0, linestyle=":", label="white noise (flat at 1)")
     if log:
-        ax.set_yscale("log")
+        _log_ticks(ax.yaxis)
     ax.set_xlim(0, 0.5)
     ax.set_xlabel("spatial frequency |f| (cycles/pixel; 0.5 = Nyquist)")
     ax.set_ylabel("power / noise variance")
     ax.set_title(f"Radial noise power spectrum, {_channel_label(channel)},\nmean over {_images_note(stats)}")
-    _legend_below(fig, ax, 2)
+    _legend_below(fig, ax, 3)
     return fig
 
 
@@ -664,12 +670,11 @@ def crops(
 
     box: (top, left, height, width) in pixels (default: the central 128 x 128 or less). Each
     image pixel becomes `scale` x `scale` figure pixels at `DPI`, so `save` (and a notebook's
-    inline display) shows the noise unresampled. amplify: a gain g adds a second row with
-    0.5 + g (y - x), mid grey = no noise; "auto" picks g so that +-3 std of the noisiest
-    model's crop noise (or of `gain_from`'s, e.g. the real noise) spans +-96 of the +-127
-    levels (one gain for all, so the panels compare; noisier versions then clip). columns:
-    panels per row, clean included (default: one row); each row of panels has its own row of
-    noise under it.
+    inline display) shows the noise unresampled. amplify: a gain g adds, under each row of
+    panels, a row of 0.5 + g (y - x), mid grey = no noise; "auto" picks g so that +-3 std of the
+    noisiest model's crop noise (or of `gain_from`'s, e.g. the real noise) spans +-96 of the
+    +-127 levels (one gain for all, so the panels compare; noisier versions then clip).
+    columns: panels per row, clean included (default: one row).
     """
     names = _check_models(noisy)
     if "clean" in names:
@@ -720,8 +725,8 @@ def _crop_panel(fig: Figure, size: tuple[int, int], corner: tuple[int, int], pan
         ax.text(0.5, 0.5, f"noise × {gain:g}\n(mid grey = 0)", ha="center", va="center", fontsize=9,
                 transform=ax.transAxes)
         return
-    shown, title = (crop, name) if gain is None else (_noise_view(crop, clean, gain), f"{name} noise")
-    ax.set_title(title, fontsize=_fitted_fontsize(title, pw + _CROP_GAP - 2), pad=3)
+    shown = crop if gain is None else _noise_view(crop, clean, gain)
+    ax.set_title(name, fontsize=_fitted_fontsize(name, pw + _CROP_GAP - 2), pad=3)
     ax.imshow(np.repeat(np.repeat(shown, scale, axis=0), scale, axis=1), interpolation="nearest")
 
 

@@ -88,6 +88,21 @@ def model_names(generate_dir: Path, generate_metrics: Path | None, models: Seque
     return list(models)
 
 
+def line_models(models: Sequence[str], generate_metrics: Path | None, most: int) -> list[str]:
+    """The models drawn in the line figures (histograms, noise levels, profiles, spectra), which
+    more than `most` lines would crowd: then the oracle and pngan, and the others in order of
+    their AKLD in stage generate's metrics (closest to real first; listed order without them)."""
+    if len(models) <= most:
+        return list(models)
+    akld = {}
+    if generate_metrics is not None:
+        akld = {m: v.get("akld", np.inf) for m, v in read_json(generate_metrics)["models"].items()}
+    leading = [m for m in models if m in LEADING]
+    others = sorted((m for m in models if m not in LEADING), key=lambda m: akld.get(m, np.inf))  # stable
+    chosen = set((leading + others)[:most])
+    return [m for m in models if m in chosen]
+
+
 def group_keys(test: Sequence[Pair], group_by: str | Sequence[str] | None) -> list[str]:
     """Metadata keys that group the test images: `group_by` ([] for none), or by default the
     first of profile / camera + ISO / camera / ISO that every test image has."""
@@ -192,10 +207,13 @@ def balanced_columns(panels: int, most: int = 6) -> int:
 
 
 def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str, Mapping[str, stats.NoiseStats]],
-                 per_image: pd.DataFrame, example: Pair, generate_dir: Path, crop_size: int,
+                 per_image: pd.DataFrame, lines: Sequence[str], example: Pair, generate_dir: Path, crop_size: int,
                  crop_scale: int) -> dict[str, Figure]:
-    """Every figure of the stage, by file stem, in reading order."""
+    """Every figure of the stage, by file stem, in reading order. Line figures show real noise and
+    the models `lines`; the others (crops, overview, maps, matrices) every model."""
     figs: dict[str, Figure] = {}
+    shown = [REAL, *lines]
+    drawn = {m: pooled[m] for m in shown}
     noisy, clean = example.load()
     views = {REAL: noisy, **{m: read_image(generate_dir / m / f"{example.name}.png") for m in pooled if m != REAL}}
     h, w = clean.shape[:2]
@@ -204,18 +222,19 @@ def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str,
                                       scale=crop_scale, amplify="auto", gain_from=REAL,
                                       columns=balanced_columns(len(views) + 1))
     figs["overview"] = plots.statistics_overview(per_image, reference=REAL)
-    figs["histograms"] = plots.histograms(pooled)
-    figs["histograms_log"] = plots.histograms(pooled, log=True)
-    groups = by_group(per_group)
+    figs["histograms"] = plots.histograms(drawn, zoom_on=REAL)
+    figs["histograms_log"] = plots.histograms(drawn, log=True)
+    groups = {g: {m: s for m, s in models.items() if m in shown} for g, models in by_group(per_group).items()}
     if len(groups) > 1:
-        figs["histograms_by_group"] = plots.histograms_by_group(groups, log=True)
-    figs["noise_level"] = plots.noise_level(pooled)
+        group_columns = balanced_columns(len(groups), most=3)
+        figs["histograms_by_group"] = plots.histograms_by_group(groups, log=True, columns=group_columns)
+    figs["noise_level"] = plots.noise_level(drawn)
     if len(groups) > 1:
-        figs["noise_level_by_group"] = plots.noise_level_by_group(groups)
+        figs["noise_level_by_group"] = plots.noise_level_by_group(groups, columns=group_columns)
     columns = balanced_columns(len(pooled))
     figs["autocorrelation_maps"] = plots.autocorrelation_maps(pooled, columns=columns)
-    figs["autocorrelation_profiles"] = plots.autocorrelation_profiles(pooled)
-    figs["power_spectra"] = plots.power_spectra(pooled)
+    figs["autocorrelation_profiles"] = plots.autocorrelation_profiles(drawn)
+    figs["power_spectra"] = plots.power_spectra(drawn)
     figs["channel_correlations"] = plots.channel_correlations(pooled, columns=columns)
     variance = {m: stats.local_variance_map(clean, v) for m, v in views.items()}
     # the real noise sets the scale: a far noisier model saturates instead of flattening the others
@@ -243,6 +262,7 @@ def run(
     nlf_bins: int = 32,
     nlf_min_count: int = 500,
     psd_bins: int = 32,
+    max_lines: int = 7,
     figures_dir: str | None = None,
     stats_dir: str | None = None,
 ) -> dict[str, Any]:
@@ -252,7 +272,9 @@ def run(
     first. group_by: metadata key(s) for the per-group tables and noise level functions; default
     the camera profile (simulated data) or camera and ISO (real data) when every test image has
     them, [] for none. example_image: the test image of the crops and AKLD maps (default: the one
-    with the median real noise level). Returns the tables, the statistics and the figures.
+    with the median real noise level). max_lines: most models drawn in one line figure (see
+    `line_models`); the crops, overview, maps and matrices show every model. Returns the tables,
+    the statistics and the figures.
     """
     data, gen_dir, gen_metrics = generated_or_smoke(data_dir, generate_dir, generate_metrics)
     test = load_split(data, "test")
@@ -266,7 +288,8 @@ def run(
     summary = stats.summarize(per_image)
     by_group = stats.summarize(per_image, keys) if keys else None
     example = example_pair(test, example_image)
-    figures = make_figures(pooled, per_group, per_image, example, gen_dir, crop_size, crop_scale)
+    lines = line_models(names, gen_metrics, max_lines - 1)
+    figures = make_figures(pooled, per_group, per_image, lines, example, gen_dir, crop_size, crop_scale)
     curves = curve_tables(pooled)
     if stats_dir:
         write_tables(Path(stats_dir), summary, by_group, per_image, curves,
@@ -276,6 +299,7 @@ def run(
             plots.save(fig, Path(figures_dir) / f"{name}.png")
     return {"summary": summary, "by_group": by_group, "per_image": per_image, "curves": curves,
             "stats": pooled, "stats_by_group": per_group, "figures": figures, "models": [REAL, *names],
+            "line_models": [REAL, *lines],
             "group_by": keys, "example_image": example.name, "data_dir": str(data), "generate_dir": str(gen_dir)}
 
 
