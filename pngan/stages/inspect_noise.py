@@ -10,6 +10,8 @@ the figures as CSV for `dvc plots`, and every figure as PNG.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,9 +69,12 @@ def generated_or_smoke(data_dir: str | None, generate_dir: str | None,
     names = [p.name for p in load_split(data, "test")]
     complete = metrics.is_file() and all(
         (folder / "generate" / m / f"{n}.png").is_file() for m in read_json(metrics)["models"] for n in names)
-    if not complete:  # first run, or the scratch data set was remade since
-        metrics.unlink(missing_ok=True)
-        generate.run(data_dir=str(data), out_dir=str(folder / "generate"), metrics_file=str(metrics))
+    if not complete:  # first run, or the scratch data set was remade since; built aside, renamed when complete
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate.run(data_dir=str(data), out_dir=str(tmp / "generate"), metrics_file=str(tmp / metrics.name))
+        shutil.rmtree(folder)
+        tmp.rename(folder)
     return data, folder / "generate", metrics
 
 
