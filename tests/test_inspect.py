@@ -21,8 +21,9 @@ SOURCES = ["real", "oracle", "awgn"]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """The smoke data set and stage generate's draws of AWGN sigma 50/255 and the oracle."""
-    data = prepare.prepared_or_smoke(None)
     out = tmp_path_factory.mktemp("generate")
+    data = out / "prepared"
+    prepare.run(out_dir=str(data), **prepare.SMOKE)
     generate.run(data_dir=str(data), models=["awgn"], model_options={"awgn": {"sigma": 50 / 255}}, samples=1,
                  out_dir=str(out / "draws"), metrics_file=str(out / "generate.json"))
     return {"data_dir": str(data), "generate_dir": str(out / "draws"), "generate_metrics": str(out / "generate.json")}
@@ -64,7 +65,8 @@ def test_writes_the_tables_with_their_columns(result):
     assert len(pd.read_csv(folder / "autocorrelation_h.csv")) == 6  # lags 0..5
     assert len(pd.read_csv(folder / "histogram.csv")) == 257  # one bin per 8-bit level on +-128
     nlf = pd.read_csv(folder / "noise_level_by_group.csv")
-    assert list(nlf.columns) == ["model", "group", "channel", "intensity", "std_255", "count"]
+    assert list(nlf.columns) == ["model", "group", "intensity", "std_255", "count"]
+    assert set(nlf["model"]) == set(SOURCES) and nlf["std_255"].notna().all() and (nlf["count"] >= 100).all()
     assert "| model | profile | images |" in (folder / "summary.md").read_text()
 
 

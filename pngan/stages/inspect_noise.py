@@ -190,10 +190,11 @@ def curve_tables(pooled: Mapping[str, stats.NoiseStats]) -> dict[str, pd.DataFra
 
 
 def noise_level_by_group(per_group: Mapping[str, Mapping[str, stats.NoiseStats]]) -> pd.DataFrame:
-    """Noise level functions per model, group and channel, long form."""
-    return pd.concat([s.noise_level().frame().assign(model=m, group=g)[["model", "group", "channel", "intensity",
-                                                                         "std_255", "count"]]
-                      for m, groups in per_group.items() for g, s in groups.items()], ignore_index=True)
+    """Noise level functions per model and group (R, G, B pooled, as in the figure), long form; bins
+    too sparse to show are left out."""
+    table = pd.concat([s.noise_level(pool_channels=True).frame().assign(model=m, group=g)
+                       for m, groups in per_group.items() for g, s in groups.items()], ignore_index=True)
+    return table.loc[table["std_255"].notna(), ["model", "group", "intensity", "std_255", "count"]]
 
 
 # ---------------------------------------------------------------- figures
