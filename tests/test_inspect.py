@@ -97,7 +97,8 @@ def test_pooled_statistics_are_the_merge_of_the_groups(result):
 def test_merged_noise_stats_equal_adding_every_image_to_one():
     rng = np.random.default_rng(0)
     clean = rng.integers(20, 236, (4, 40, 48, 3)).astype(np.uint8)
-    noisy = np.clip(clean + rng.normal(0, 4 + 4 * np.arange(4)[:, None, None, None], clean.shape), 0, 255).astype(np.uint8)
+    sigma = 4 + 4 * np.arange(4)[:, None, None, None]  # four noise levels
+    noisy = np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255).astype(np.uint8)
     whole, parts = stats.NoiseStats(max_lag=3, nlf_bins=8), [stats.NoiseStats(max_lag=3, nlf_bins=8) for _ in range(2)]
     for i in range(4):
         whole.add(clean[i], noisy[i], {"i": i})
@@ -169,6 +170,12 @@ def test_finds_the_pipeline_outputs_from_the_root_or_notebooks(tmp_path):
     (tmp_path / "artifacts" / "prepare" / "manifest.csv").write_text("patch\n")
     (tmp_path / "artifacts" / "generate").mkdir()
     (tmp_path / "notebooks").mkdir()
-    expected = {"data_dir": str(tmp_path / "artifacts" / "prepare"), "generate_dir": str(tmp_path / "artifacts" / "generate")}
+    artifacts = tmp_path / "artifacts"
+    expected = {"data_dir": str(artifacts / "prepare"), "generate_dir": str(artifacts / "generate")}
     assert inspect_noise.find_pipeline_outputs(tmp_path) == expected
     assert inspect_noise.find_pipeline_outputs(tmp_path / "notebooks") == expected
+
+
+def test_example_image_has_the_median_real_noise_level(result):
+    real = result["per_image"].query("model == 'real'").set_index("image")["std_255"]
+    assert real[result["example_image"]] == pytest.approx(real.sort_values().iloc[len(real) // 2])

@@ -113,10 +113,10 @@ def group_keys(test: Sequence[Pair], group_by: str | Sequence[str] | None) -> li
     first of profile / camera + ISO / camera / ISO that every test image has."""
     if group_by is not None:
         keys = [group_by] if isinstance(group_by, str) else list(group_by)
-        lacking = [p.name for p in test if any(k not in p.meta for k in keys)]
+        lacking = [p for p in test if any(k not in p.meta for k in keys)]
         if lacking:
             raise ValueError(f"group_by {keys}: {len(lacking)} of {len(test)} test images lack that metadata "
-                             f"(first: {lacking[0]}; keys there: {', '.join(map(str, test[0].meta))})")
+                             f"(first: {lacking[0].name}, whose keys are {', '.join(map(str, lacking[0].meta))})")
         return keys
     for keys in GROUP_KEYS:
         if all(all(k in p.meta for k in keys) for p in test):
@@ -149,19 +149,20 @@ def accumulate(test: Sequence[Pair], generate_dir: Path, models: Sequence[str], 
 
 
 def per_image_table(pooled: Mapping[str, stats.NoiseStats]) -> pd.DataFrame:
+    """One row per model and image: model, image, group keys, the summary columns."""
     return pd.concat([s.per_image().assign(model=m) for m, s in pooled.items()], ignore_index=True).pipe(
         lambda t: t[["model", *[c for c in t.columns if c != "model"]]])
 
 
-def example_pair(test: Sequence[Pair], name: str | None) -> Pair:
+def example_pair(test: Sequence[Pair], per_image: pd.DataFrame, name: str | None) -> Pair:
     """The named test pair, or the one whose real noise std is the median (a typical image)."""
-    if name is not None:
-        for pair in test:
-            if pair.name == name:
-                return pair
-        raise ValueError(f"example image '{name}' is not in the test split")
-    std = [float(np.std(noisy.astype(np.float64) - clean)) for noisy, clean in (p.load() for p in test)]
-    return test[int(np.argsort(std)[len(std) // 2])]
+    if name is None:
+        real = per_image[per_image["model"] == REAL].sort_values("std_255", kind="stable")
+        name = str(real["image"].iloc[len(real) // 2])
+    for pair in test:
+        if pair.name == name:
+            return pair
+    raise ValueError(f"example image '{name}' is not in the test split")
 
 
 def _wide(curves: Mapping[str, np.ndarray], x_name: str, x: np.ndarray) -> pd.DataFrame:
@@ -245,7 +246,8 @@ def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str,
     variance = {m: stats.local_variance_map(clean, v) for m, v in views.items()}
     # the real noise sets the scale: a far noisier model saturates instead of flattening the others
     top = 2.0 * float(np.percentile(np.sqrt(variance[REAL].mean(axis=-1)), 99.5)) * 255.0
-    figs["variance_maps"] = plots.variance_maps(variance, clean, columns=balanced_columns(len(views) + 1), vmax=top)
+    figs["variance_maps"] = plots.variance_maps(variance, clean, columns=balanced_columns(len(views) + 1),
+                                                vmax=top if top > 0 else None)
     kl = {m: stats.kl_map(clean, noisy, v) for m, v in views.items() if m != REAL}
     figs["kl_maps"] = plots.kl_maps(kl, clean, columns=balanced_columns(len(kl) + 1), log=True)
     return figs
@@ -292,32 +294,33 @@ def run(
     pooled = {m: stats.NoiseStats.merged(groups.values()) for m, groups in per_group.items()}
     per_image = per_image_table(pooled)
     summary = stats.summarize(per_image)
-    by_group = stats.summarize(per_image, keys) if keys else None
-    example = example_pair(test, example_image)
+    group_summary = stats.summarize(per_image, keys) if keys else None
+    example = example_pair(test, per_image, example_image)
     lines = line_models(names, gen_metrics, max_lines - 1)
     figures = make_figures(pooled, per_group, per_image, lines, example, gen_dir, crop_size, crop_scale)
     curves = curve_tables(pooled)
     if stats_dir:
-        write_tables(Path(stats_dir), summary, by_group, per_image, curves,
+        write_tables(Path(stats_dir), summary, group_summary, per_image, curves,
                      noise_level_by_group(per_group) if keys else None)
     if figures_dir:
         for name, fig in figures.items():
             plots.save(fig, Path(figures_dir) / f"{name}.png")
-    return {"summary": summary, "by_group": by_group, "per_image": per_image, "curves": curves,
+    return {"summary": summary, "by_group": group_summary, "per_image": per_image, "curves": curves,
             "stats": pooled, "stats_by_group": per_group, "figures": figures, "models": [REAL, *names],
             "line_models": [REAL, *lines],
             "group_by": keys, "example_image": example.name, "data_dir": str(data), "generate_dir": str(gen_dir)}
 
 
-def write_tables(folder: Path, summary: pd.DataFrame, by_group: pd.DataFrame | None, per_image: pd.DataFrame,
+def write_tables(folder: Path, summary: pd.DataFrame, group_summary: pd.DataFrame | None, per_image: pd.DataFrame,
                  curves: Mapping[str, pd.DataFrame], nlf_groups: pd.DataFrame | None) -> None:
+    """The CSV tables (and summary.md) in `folder`; the per-group ones only when there are groups."""
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"summary": summary, "per_image": per_image, **curves}
-    if by_group is not None:
-        tables.update(summary_by_group=by_group, noise_level_by_group=nlf_groups)
+    if group_summary is not None:
+        tables.update(summary_by_group=group_summary, noise_level_by_group=nlf_groups)
     for name, table in tables.items():
         table.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
     text = "## Noise statistics per model\n\n" + stats.table_markdown(summary) + "\n"
-    if by_group is not None:
-        text += "\n## Per group\n\n" + stats.table_markdown(by_group) + "\n"
+    if group_summary is not None:
+        text += "\n## Per group\n\n" + stats.table_markdown(group_summary) + "\n"
     (folder / "summary.md").write_text(text)
