@@ -184,7 +184,8 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
     noising the same images). Panels: the noise std relative to the reference's on the same clean
     image (log scale: 1 = the same level), the lag-1 autocorrelation, the red-blue noise
     correlation, the excess kurtosis. Boxes span the 25th-75th percentile, whiskers the 10th-90th
-    (the summary table's spread), dots are images, the dashed line is the reference's median.
+    (the summary table's spread), dots are images, the dashed line is the reference's median;
+    the reference is drawn in black, every other model in one colour (the rows name them).
     reference: default the first model.
     """
     needed = {"model", "image", "std_255", "lag1_h", "lag1_v", "corr_rb", "excess_kurtosis"}
