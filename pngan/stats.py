@@ -217,7 +217,14 @@ class _Moments:
         mean_b = values.mean(axis=0)
         d = values - mean_b
         d2 = d * d
-        m2b, m3b, m4b = d2.sum(axis=0), (d2 * d).sum(axis=0), (d2 * d2).sum(axis=0)
+        self._combine(nb, mean_b, d2.sum(axis=0), (d2 * d).sum(axis=0), (d2 * d2).sum(axis=0))
+
+    def merge(self, other: "_Moments") -> None:
+        """Add the samples that `other` has accumulated."""
+        if np.any(other.n > 0):
+            self._combine(other.n, other.mean, other.m2, other.m3, other.m4)
+
+    def _combine(self, nb, mean_b: np.ndarray, m2b: np.ndarray, m3b: np.ndarray, m4b: np.ndarray) -> None:
         na, n = self.n, self.n + nb
         delta = mean_b - self.mean
         self.m4 = (self.m4 + m4b + delta**4 * na * nb * (na**2 - na * nb + nb**2) / n**3
@@ -255,6 +262,10 @@ class _MeanOfFinite:
         finite = np.isfinite(values)
         self.total += np.where(finite, values, 0.0)
         self.count += finite
+
+    def merge(self, other: "_MeanOfFinite") -> None:
+        self.total += other.total
+        self.count += other.count
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -307,14 +318,15 @@ class NoiseLevel:
     edges: np.ndarray  # (bins + 1,) clean intensity in [0, 1]
     intensity: np.ndarray  # (3, bins) mean clean intensity of the pixels in each bin
     std: np.ndarray  # (3, bins) noise std in [0, 1] units; NaN where count < min_count
-    counts: np.ndarray  # (3, bins) pixels per bin
+    counts: np.ndarray  # (3, bins) pixels per bin; (1, bins) with the channels pooled
 
     def frame(self) -> pd.DataFrame:
-        """Long form, one row per channel and intensity bin (for CSV and `dvc plots`)."""
+        """Long form, one row per channel ('all' when pooled) and intensity bin (for CSV and `dvc plots`)."""
+        names = CHANNELS if self.counts.shape[0] == 3 else ("all",)
         return pd.DataFrame([
-            {"channel": CHANNELS[c], "intensity": self.intensity[c, i], "std_255": self.std[c, i] * 255.0,
+            {"channel": names[c], "intensity": self.intensity[c, i], "std_255": self.std[c, i] * 255.0,
              "count": int(self.counts[c, i])}
-            for c in range(3) for i in range(self.counts.shape[1])
+            for c in range(len(names)) for i in range(self.counts.shape[1])
         ])
 
 
@@ -422,6 +434,34 @@ class NoiseStats:
             for k, weights in enumerate((None, clean[:, c], noise[:, c], noise[:, c] ** 2)):
                 self._nlf[k, c] += np.bincount(index[:, c], weights=weights, minlength=self.nlf_bins)
 
+    def _settings(self) -> tuple:
+        return (tuple(self.hist_edges), self.nlf_bins, self.nlf_min_count, self.max_lag, self.psd_bins)
+
+    @classmethod
+    def merged(cls, parts: Iterable["NoiseStats"]) -> "NoiseStats":
+        """One NoiseStats holding every image of `parts` (e.g. the groups of one model, pooled).
+
+        The result equals adding all their images, in order, to one NoiseStats; all parts must
+        share their settings (histogram edges, bins, lags).
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("nothing to merge: pass at least one NoiseStats")
+        first = parts[0]
+        if any(p._settings() != first._settings() for p in parts[1:]):
+            raise ValueError("cannot merge NoiseStats made with different settings (edges, bins or max_lag)")
+        out = cls(first.hist_edges.copy(), first.nlf_bins, first.nlf_min_count, first.max_lag, first.psd_bins)
+        for part in parts:
+            out._hist += part._hist
+            out._moments.merge(part._moments)
+            out._moments_all.merge(part._moments_all)
+            out._nlf += part._nlf
+            out._acf.merge(part._acf)
+            out._psd.merge(part._psd)
+            out._corr.merge(part._corr)
+            out._rows.extend(dict(r) for r in part._rows)
+        return out
+
     def histogram(self) -> Histogram:
         return Histogram(self.hist_edges.copy(), self._hist.copy())
 
@@ -434,8 +474,10 @@ class NoiseStats:
             "skewness": res["skewness"], "excess_kurtosis": res["excess_kurtosis"],
         }, index=pd.Index([*CHANNELS, "all"], name="channel"))
 
-    def noise_level(self) -> NoiseLevel:
-        count, sum_x, sum_n, sum_n2 = self._nlf
+    def noise_level(self, pool_channels: bool = False) -> NoiseLevel:
+        """Noise std per clean-intensity bin and channel; `pool_channels`: one curve (arrays of
+        shape (1, bins)) of the pixels of all three channels, each binned by its own intensity."""
+        count, sum_x, sum_n, sum_n2 = self._nlf.sum(axis=1, keepdims=True) if pool_channels else self._nlf
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = sum_n / count
             var = np.maximum(sum_n2 / count - mean**2, 0.0)
