@@ -11,6 +11,7 @@ import torch.nn as nn
 from pngan.data.pairs import Pair
 from pngan.io import to_image, to_tensor
 from pngan.metrics import psnr, ssim_rgb, ssim_y
+from pngan.models import final_output
 from pngan.runtime import autocast
 
 
@@ -20,9 +21,8 @@ def denoise(network: nn.Module, noisy, device: torch.device, precision: str = "f
     from pngan.generate import apply_tiled
 
     x = to_tensor(noisy)[None].to(device)
-    forward = (lambda t: network.denoise(t)) if hasattr(network, "denoise") else network  # MPRNet: final stage
     with autocast(device, precision):
-        out = apply_tiled(forward, x, tile, overlap=32).float()
+        out = apply_tiled(lambda t: final_output(network(t)), x, tile, overlap=32).float()
     return to_image(out[0])
 
 

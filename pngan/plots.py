@@ -774,7 +774,7 @@ def _lines(ax: Axes, frame: pd.DataFrame, columns: Mapping[str, str], title: str
             ax.plot(data["step"], data[column], label=label, **{**styles[label], "markersize": 3})
     ax.set(title=title, xlabel="step", ylabel=ylabel)
     if log:
-        ax.set_yscale("log")
+        _log_ticks(ax.yaxis)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
 

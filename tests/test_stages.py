@@ -127,3 +127,21 @@ def test_stable_seed_does_not_depend_on_the_process():
     assert len(outputs) == 1
     first, second = outputs.pop().split()
     assert first != second
+
+
+def test_finetune_starts_from_released_weights_by_architecture(tmp_path):
+    """A start given as {arch, arch_kwargs, weights} loads a plain (DataParallel-wrapped) state dict."""
+    import torch
+
+    from pngan.models import build
+
+    kwargs = {"depth": 3, "width": 4}
+    net = build("dncnn", **kwargs)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "released.pth")
+    loaded, arch, got_kwargs, weights = finetune.starting_denoiser(
+        {"arch": "dncnn", "arch_kwargs": kwargs, "weights": str(tmp_path / "released.pth")}, torch.device("cpu"))
+    assert (arch, got_kwargs, weights) == ("dncnn", kwargs, str(tmp_path / "released.pth"))
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    with pytest.raises(ValueError, match=r"a released-weights start is \{arch, arch_kwargs, weights\}"):
+        finetune.starting_denoiser({"arch": "dncnn", "weight": "x"}, torch.device("cpu"))

@@ -119,3 +119,13 @@ def test_initial_weights_are_loaded_and_checked(tmp_path):
     with pytest.raises(CheckpointError, match="initial weights do not fit TinyDenoiser"):
         train_denoiser(tiny_denoiser_config(steps=1, arch_kwargs={"width": 6}), tiny_pairs(), None, tmp_path / "c", init=tmp_path / "a" / "denoiser.pt")
     assert not (tmp_path / "c" / "denoiser.pt").exists()
+
+
+def test_a_multi_stage_network_trains_on_the_sum_of_its_stage_losses(tmp_path):
+    """MPRNet returns [stage 3, stage 2, stage 1]: the loss covers all three, validation the first."""
+    from pngan.models import final_output
+
+    target = torch.zeros(1, 3, 4, 4)
+    stages = [torch.full((1, 3, 4, 4), v) for v in (0.1, 0.2, 0.3)]
+    assert float(restoration_loss(stages, target, "l1")) == pytest.approx(0.6)
+    assert final_output(stages) is stages[0]

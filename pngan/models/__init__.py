@@ -32,3 +32,9 @@ def build(kind: str, **kwargs) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters, shared modules counted once."""
     return sum(p.numel() for p in model.parameters())
+
+
+def final_output(output):
+    """The restored image of a forward pass: a multi-stage network (MPRNet) returns a list of
+    its stages' images, final stage first."""
+    return output[0] if isinstance(output, (list, tuple)) else output

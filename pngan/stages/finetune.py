@@ -31,9 +31,9 @@ from pngan.stages.generate import noise_images
 from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import load_split, prepared_or_smoke
 from pngan.stages.train_pngan import generator_or_smoke
-from pngan.train.checkpoint import load_network_file
+from pngan.train.checkpoint import build_network, load_network_file
 from pngan.train.config import DenoiserConfig
-from pngan.train.denoiser import DENOISER_FILE, train_denoiser
+from pngan.train.denoiser import DENOISER_FILE, load_initial_weights, train_denoiser
 from pngan.data.sampling import MixedPairDataset
 
 SCORES = ("psnr", "ssim_rgb", "ssim_y")
@@ -98,9 +98,26 @@ def evaluate(network, sets: dict[str, tuple[str, list[Pair]]], device: torch.dev
     return scores, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def starting_denoiser(start: str | dict | None, device: torch.device) -> tuple[torch.nn.Module, str, dict, str]:
+    """(network, arch, kwargs, weights file) of a start: a kit denoiser file (None: a tiny one
+    trained in scratch), or {arch, arch_kwargs, weights} for released weights (e.g. the authors'
+    MIRNet_sidd.pth, the official RIDNet with arch_kwargs {mean_shift: true})."""
+    if isinstance(start, dict):
+        unknown = set(start) - {"arch", "arch_kwargs", "weights"}
+        if unknown or "arch" not in start or "weights" not in start:
+            raise ValueError(f"finetune.starts: a released-weights start is {{arch, arch_kwargs, weights}}, got {sorted(start)}")
+        kwargs = dict(start.get("arch_kwargs") or {})
+        network = build_network(start["arch"], kwargs)
+        load_initial_weights(network, start["weights"])
+        return network.to(device).eval(), start["arch"], kwargs, str(start["weights"])
+    path = denoiser_or_smoke(start)
+    network, info = load_network_file(path, "denoiser", device)
+    return network, info["arch"], info["kwargs"], str(path)
+
+
 def run(
     data_dir: str | None = None,
-    starts: dict[str, str | None] | None = None,
+    starts: dict[str, str | dict | None] | None = None,
     generator_checkpoint: str | None = None,
     clean_dirs: Sequence[str] = (),
     fake_dir: str | None = None,
@@ -125,14 +142,13 @@ def run(
     sets = test_sets(data, extra_test_sets or {})
     results, frames = {}, []
     for label, start in starts.items():
-        start_file = denoiser_or_smoke(start)
-        start_net, info = load_network_file(start_file, "denoiser", device)
-        cfg = DenoiserConfig.from_dict({**settings, "arch": info["arch"], "arch_kwargs": info["kwargs"], "init": str(start_file)}, "finetune")
+        start_net, arch, kwargs, weights = starting_denoiser(start, device)
+        cfg = DenoiserConfig.from_dict({**settings, "arch": arch, "arch_kwargs": kwargs, "init": weights}, "finetune")
         before, before_rows = evaluate(start_net, sets, device, out / label / "before", "before")
         summary = train_denoiser(cfg, mixed, val, out / label)
         tuned, _ = load_network_file(out / label / DENOISER_FILE, "denoiser", device)
         after, after_rows = evaluate(tuned, sets, device, out / label / "after", "after")
-        results[label] = {"arch": info["arch"], "start": str(start_file), "before": before, "after": after,
+        results[label] = {"arch": arch, "start": weights, "before": before, "after": after,
                           "gain_psnr": {n: after[n]["psnr"] - before[n]["psnr"] for n in after if "psnr" in after[n]},
                           "train_seconds": summary["seconds"]}
         frames += [before_rows.assign(denoiser=label), after_rows.assign(denoiser=label)]

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from pngan.models import final_output
 from pngan.runtime import autocast
 from pngan.train import common
 from pngan.train.checkpoint import CheckpointError, build_network, save_network_file, weights_from_file
@@ -25,8 +26,11 @@ from pngan.train.distributed import distributed, wrap
 DENOISER_FILE = "denoiser.pt"
 
 
-def restoration_loss(output: torch.Tensor, target: torch.Tensor, kind: str, eps: float = 1e-3) -> torch.Tensor:
-    """Mean L1, Charbonnier sqrt((x - y)^2 + eps^2) or MSE."""
+def restoration_loss(output: torch.Tensor | list[torch.Tensor], target: torch.Tensor, kind: str, eps: float = 1e-3) -> torch.Tensor:
+    """Mean L1, Charbonnier sqrt((x - y)^2 + eps^2) or MSE; summed over the stages of a
+    multi-stage network (MPRNet's own training sums them too)."""
+    if isinstance(output, (list, tuple)):
+        return sum(restoration_loss(o, target, kind, eps) for o in output)
     output, target = output.float(), target.float()
     if kind == "l1":
         return F.l1_loss(output, target)
@@ -100,7 +104,7 @@ class DenoiserTask:
         for _, batch in common.same_shape_batches(self.val_set, self.cfg.batch):
             clean, noisy = batch["clean"].to(device), batch["noisy"].to(device)
             with autocast(device, self.runtime.precision):
-                out = self.network(noisy).float()
+                out = final_output(self.network(noisy)).float()
             total_out += float(psnr(out, clean).sum())
             total_in += float(psnr(noisy, clean).sum())
             count += clean.shape[0]
