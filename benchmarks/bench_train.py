@@ -124,7 +124,7 @@ def run(
     if device.type == "cuda":
         crop, batch, repeat = 128, 16, 5 if quick else 20
     else:
-        crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 3)
+        crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 2)
     networks = {
         "generator": generator,
         "generator_kwargs": generator_kwargs or {},
