@@ -184,7 +184,8 @@ def crops_figure(data_dir: str | None, out_dir: str | None, models: Sequence[str
     noisy, clean = pair.load()
     views = {"real": noisy, **{m: read_image(keep_dir / m / f"{pair.name}.png") for m in models}}
     size = min(96, *clean.shape[:2])
-    return plots.crops(clean, views, box=(0, 0, size, size), scale=2, amplify="auto")
+    # one gain for all panels, set by the real noise: AWGN sigma=50 saturates, the rest compare
+    return plots.crops(clean, views, box=(0, 0, size, size), scale=2, amplify="auto", gain_from="real", columns=5)
 
 
 def run(
