@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+
 import pytest
 import torch
 from trainer_standins import TinyDenoiser, tiny_denoiser_config, tiny_gan_config, tiny_pairs
@@ -121,3 +123,26 @@ def test_finished_run_is_not_retrained_and_longer_runs_continue(tmp_path):
     longer = train_denoiser(tiny_denoiser_config(steps=3), data, None, tmp_path)
     assert longer["resumed_from"] == 2 and longer["steps"] == 3
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_a_run_never_resumes_on_other_training_data(tmp_path):
+    """Same settings, other data: the finished checkpoint is moved aside and training restarts."""
+    from pngan.data.pairs import FileImage, Pair
+    from pngan.data.patches import PairDataset
+    from pngan.io import write_png
+
+    def folder(name, offset):
+        pairs = []
+        for i in range(2):
+            clean = np.full((16, 16, 3), 60 + 40 * i + offset, np.uint8)
+            write_png(tmp_path / name / "clean" / f"{i}.png", clean)
+            write_png(tmp_path / name / "noisy" / f"{i}.png", clean + 9)
+            pairs.append(Pair(str(i), FileImage(tmp_path / name / "noisy" / f"{i}.png"), FileImage(tmp_path / name / "clean" / f"{i}.png")))
+        return PairDataset(pairs, crop=8, seed=0)
+
+    first, other = folder("a", 0), folder("b", 3)
+    assert first.fingerprint() != other.fingerprint() and first.fingerprint() == folder("a", 0).fingerprint()
+    cfg = tiny_denoiser_config(steps=2)
+    train_denoiser(cfg, first, None, tmp_path / "run")
+    train_denoiser(cfg, other, None, tmp_path / "run")
+    assert list((tmp_path / "run").glob("checkpoint.pt.stale-*")), "the checkpoint of the first data set was resumed"

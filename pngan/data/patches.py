@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import io
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -205,6 +207,17 @@ class PairDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def fingerprint(self) -> str:
+        """A digest of what the set holds: names, sources, file sizes and metadata (a patch set's
+        crop offsets among them). Training checkpoints record it, so that a run never resumes
+        on other data."""
+        digest = hashlib.sha256()
+        for pair in self.pairs:
+            refs = [getattr(pair, side) for side in self.sides]
+            sizes = [r.path.stat().st_size if isinstance(r, FileImage) else None for r in refs]
+            digest.update(json.dumps([pair.name, [str(r) for r in refs], sizes, pair.meta], sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
 
     @property
     def cached(self) -> int:

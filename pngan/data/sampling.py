@@ -83,6 +83,11 @@ class MixedPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.fake if self.fake_ratio == 1.0 else self.real)
 
+    def fingerprint(self) -> str:
+        """The fingerprints of the sets it draws from, and the ratio (see `PairDataset.fingerprint`)."""
+        parts = [getattr(d, "fingerprint", lambda: type(d).__name__)() for d in (self.real, self.fake) if d is not None]
+        return "/".join([*parts, f"{self.fake_ratio:g}"])
+
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         g = keyed_generator(self.seed, key)
         use_fake = float(torch.rand((), generator=g)) < self.fake_ratio

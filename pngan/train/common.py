@@ -219,12 +219,22 @@ def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:
     return Runtime(ctx, resolve_precision(cfg.precision, ctx.device))
 
 
-def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard) -> tuple[CheckpointStore, int]:
-    """The run's checkpoint store and the step to start from (its checkpoint's, or 0)."""
+def data_fingerprint(dataset: Dataset) -> str:
+    """What the training set holds (see `PairDataset.fingerprint`); '' for a dataset without one."""
+    fingerprint = getattr(dataset, "fingerprint", None)
+    return fingerprint() if callable(fingerprint) else ""
+
+
+def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, int]:
+    """The run's checkpoint store and the step to start from (its checkpoint's, or 0).
+
+    The checkpoint must match the task's identity and the training data's fingerprint `data`:
+    a persisted run never resumes on another data set.
+    """
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
-    store = CheckpointStore(out_dir, task.loop, task.identity(), ctx)
+    store = CheckpointStore(out_dir, task.loop, combined_identity(task.identity(), data) if data else task.identity(), ctx)
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
     if state is None:
         return store, 0
@@ -239,7 +249,7 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
 def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
     """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
     ctx, out_dir = runtime.ctx, Path(out_dir)
-    store, start = resume(task, cfg, ctx, out_dir, guard)
+    store, start = resume(task, cfg, ctx, out_dir, guard, data_fingerprint(train_dataset))
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
     sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
