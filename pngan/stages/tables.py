@@ -129,6 +129,9 @@ def pgap_markdown(pgap_metrics: str | Path, generate_metrics: str | Path) -> tup
         "real test images (PSNR, RGB). The paper does not name its PGap denoiser nor its AKLD window; "
         "its numbers are on SIDD at full scale, the kit's on the data set named above."
     )]
+    if "oracle" in models:  # two draws of the same noise law: what PGap reads when nothing differs
+        lines[-1] += (f" The oracle's PGap ({models['oracle']['pgap']:+.2f} dB) is the run-to-run noise of the estimate "
+                      "at this training budget: differences of that size between models are not significant.")
     return "\n".join(lines) + "\n", table
 
 
