@@ -5,6 +5,7 @@ a fresh process per precision) and the achieved FLOP/s (FLOPs of one step counte
 torch.utils.flop_counter.FlopCounterMode) as a fraction of a ceiling measured in the same run:
 a dense 3x3 conv 64->64 forward at the same batch, crop, dtype and device. fp32 and bf16.
 Default sizes: 128x128 crops, batch 16 on a GPU, batch 8 on a CPU; `quick` shrinks the CPU run.
+On CUDA the speed options (channels_last, torch.compile) are measured as further variants.
 
 Run: `python -m benchmarks.bench_train [--quick]`.
 """
@@ -18,27 +19,37 @@ from typing import Any
 import torch
 
 CEILING_CHANNELS = 64
+# speed options measured beside plain fp32/bf16 on CUDA: name -> (precision, GanConfig options)
+CUDA_VARIANTS = {
+    "bf16+channels_last": ("bf16", {"channels_last": True}),
+    "fp32+channels_last": ("fp32", {"channels_last": True}),
+    "bf16+compile": ("bf16", {"compile": True}),
+}
 
 
 def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, repeat: int) -> float:
-    """FLOP/s of a dense 3x3 conv 64->64 forward (2 * MACs) at this batch, crop, dtype, device."""
+    """FLOP/s of a dense 3x3 conv 64->64 forward (2 * MACs) at this batch, crop, dtype and device:
+    the faster of the NCHW and (on CUDA) NHWC memory layouts."""
+    from benchmarks.common import timeit
     from pngan.runtime import autocast
 
-    conv = torch.nn.Conv2d(CEILING_CHANNELS, CEILING_CHANNELS, 3, padding=1).to(device)
-    x = torch.randn(batch, CEILING_CHANNELS, crop, crop, device=device)
     flops = 2 * batch * crop * crop * CEILING_CHANNELS * CEILING_CHANNELS * 9
+    best = 0.0
+    for channels_last in (False, True) if device.type == "cuda" else (False,):
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        conv = torch.nn.Conv2d(CEILING_CHANNELS, CEILING_CHANNELS, 3, padding=1).to(device, memory_format=layout)
+        x = torch.randn(batch, CEILING_CHANNELS, crop, crop, device=device).contiguous(memory_format=layout)
 
-    @torch.no_grad()
-    def run() -> None:
-        with autocast(device, precision):
-            conv(x)
+        @torch.no_grad()
+        def run() -> None:
+            with autocast(device, precision):
+                conv(x)
 
-    from benchmarks.common import timeit
+        best = max(best, flops / timeit(run, repeat=repeat, warmup=2))
+    return best
 
-    return flops / timeit(run, repeat=repeat, warmup=2)
 
-
-def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int):
+def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, options: dict[str, Any]):
     from pngan.train.checkpoint import build_network
     from pngan.train.common import NanGuard, Runtime
     from pngan.train.config import GanConfig
@@ -55,40 +66,54 @@ def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: 
         steps=1000,
         precision=precision,
         device=str(device),
+        **options,
     )
     ctx = DistContext(device=device)
     denoiser = build_network(networks["denoiser"], networks.get("denoiser_kwargs", {}))
     return PnganTask(cfg, Runtime(ctx, precision), denoiser, None, NanGuard(10**9, ctx))
 
 
-def measure(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
+def measure(
+    precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int,
+    options: dict[str, Any] | None = None, step_flops: float | None = None,
+) -> dict[str, float]:
+    """One variant: `options` are GanConfig speed options (channels_last, compile); `step_flops`
+    the FLOPs of one step when already counted (a compiled module is not counted again)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchmarks.common import peak_memory, timeit
+    from pngan.train.common import move_batch
 
+    options = options or {}
     torch.manual_seed(0)
-    task = _task(precision, device, networks, crop, batch)
+    task = _task(precision, device, networks, crop, batch, options)
     clean = torch.rand(batch, 3, crop, crop, device=device)
     noisy = (clean + 0.08 * torch.randn_like(clean)).clamp(0, 1)
-    batch_data = {"clean": clean, "noisy": noisy}
+    batch_data = move_batch({"clean": clean, "noisy": noisy}, device, options.get("channels_last", False))
     counter = {"step": 0}
 
     def step() -> None:
         task.train_step(batch_data, counter["step"], diagnose=False)
         counter["step"] += 1
 
-    with FlopCounterMode(display=False) as flops:
-        step()
+    if step_flops is None:
+        with FlopCounterMode(display=False) as counter_mode:
+            step()
+        step_flops = counter_mode.get_total_flops()
+    else:
+        step()  # warm-up (compilation)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = timeit(step, repeat=repeat, warmup=1)
     ceiling = conv_ceiling(device, precision, batch, crop, repeat=max(repeat, 3))
-    achieved = flops.get_total_flops() / seconds
+    achieved = step_flops / seconds
     return {
+        "precision": precision,
+        **options,
         "steps_per_s": 1.0 / seconds,
         "images_per_s": batch / seconds,
         "seconds_per_step": seconds,
-        "gflop_per_step": flops.get_total_flops() / 1e9,
+        "gflop_per_step": step_flops / 1e9,
         "achieved_gflops": achieved / 1e9,
         "ceiling_gflops": ceiling / 1e9,
         "fraction_of_ceiling": achieved / ceiling,
@@ -134,8 +159,15 @@ def run(
         "denoiser_kwargs": denoiser_kwargs or {},
     }
     results = {p: _measure_isolated(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
+    if device.type == "cuda":  # the speed options, each kept only where it helps (README)
+        for name, (precision, options) in CUDA_VARIANTS.items():
+            try:
+                results[name] = measure(precision, device, networks, crop, batch, repeat, options, results[precision]["gflop_per_step"] * 1e9)
+            except Exception as error:  # noqa: BLE001 - a failed option is a result, not a crash
+                results[name] = {"error": f"{type(error).__name__}: {error}"[:500]}
     line = "; ".join(
         f"{p} {r['steps_per_s']:.3g} steps/s, {r['images_per_s']:.3g} img/s, {r['fraction_of_ceiling']:.2f} of conv ceiling, {r['peak_memory_mib']:.0f} MiB"
+        if "error" not in r else f"{p} failed"
         for p, r in results.items()
     )
     return {

@@ -31,14 +31,15 @@ def _write_pairs(root: Path, n: int, size: int = 24) -> None:
         write_png(root / "noisy" / f"img{i}.png", noisy)
 
 
-def _torchrun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+def _torchrun(args: list[str], tmp_path: Path, nproc: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)]), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pngan", *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), "-m", "pngan", *args]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
 
 
-@pytest.mark.slow
-def test_two_process_training_keeps_replicas_identical_and_resumes(tmp_path):
+def _train_resume_check(tmp_path: Path, nproc: int, device: str, precision: str) -> dict:
+    """Train 3 steps on `nproc` processes, then resume to 5: replicas identical, one writer,
+    resumed from the checkpoint. Returns the first run's summary."""
     _write_pairs(tmp_path / "data" / "train", 4)
     denoiser = tmp_path / "denoiser.pt"
     save_network_file(denoiser, "denoiser", "trainer_standins:TinyDenoiser", {"width": 4}, TinyDenoiser(4))
@@ -54,30 +55,42 @@ def test_two_process_training_keeps_replicas_identical_and_resumes(tmp_path):
         "log_every": 1,
         "ckpt_every": 2,
         "val_every": 0,
-        "precision": "fp32",
-        "device": "cpu",
+        "precision": precision,
+        "device": device,
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_pngan": section}))
     out = tmp_path / "run"
     common = ["train-pngan", "--params", "params.yaml", "--data", "data", "--denoiser", str(denoiser), "--out", "run"]
 
-    first = _torchrun([*common, "--summary", "first.json"], tmp_path)
+    first = _torchrun([*common, "--summary", "first.json"], tmp_path, nproc)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads((tmp_path / "first.json").read_text())
-    assert summary["world_size"] == 2 and summary["steps"] == 3
+    assert summary["world_size"] == nproc and summary["steps"] == 3
     digests = summary["replica_digests"]
-    assert len(digests) == 2 and digests[0] == digests[1]
+    assert len(digests) == nproc and len(set(digests)) == 1
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "generator.pt", "train_log.csv"]
     rows = (out / "train_log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["step", "1", "2", "3"]  # one process logs
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["step"] == 3 and state["config"]["steps"] == 3
 
-    second = _torchrun([*common, "--summary", "second.json", "--set", "steps=5"], tmp_path)
+    second = _torchrun([*common, "--summary", "second.json", "--set", "steps=5"], tmp_path, nproc)
     assert second.returncode == 0, second.stderr[-3000:]
     resumed = json.loads((tmp_path / "second.json").read_text())
     assert resumed["resumed_from"] == 3 and resumed["steps"] == 5
-    assert resumed["replica_digests"][0] == resumed["replica_digests"][1] != digests[0]
+    assert len(set(resumed["replica_digests"])) == 1 and resumed["replica_digests"][0] != digests[0]
     assert second.stdout.count("resuming at step 3 of 5") == 1  # printed by rank 0 only
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5
     assert [r.split(",")[0] for r in (out / "train_log.csv").read_text().splitlines()] == ["step", "1", "2", "3", "4", "5"]
+    return summary
+
+
+@pytest.mark.slow
+def test_two_process_training_keeps_replicas_identical_and_resumes(tmp_path):
+    _train_resume_check(tmp_path, nproc=2, device="cpu", precision="fp32")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_one_process_per_gpu_with_nccl_and_bf16(tmp_path):
+    summary = _train_resume_check(tmp_path, nproc=torch.cuda.device_count(), device="auto", precision="auto")
+    assert summary["device"].startswith("cuda") and summary["precision"] == "bf16"

@@ -291,3 +291,22 @@ def test_pair_dataset_crops_and_flips_clean_and_noisy_identically():
     assert len(seen) > 30  # fresh crops per key
     with pytest.raises(DataError, match="clean 0: 24x20 image is smaller than the 21x21 crop"):
         tensor_pairs(clean, clean, crop=21)[0]
+
+
+def test_channels_last_trains_the_same_networks_and_keeps_the_run_identity(tmp_path):
+    """NHWC storage is a speed option: same updates (to float rounding), same identity, so a
+    run may switch it on or off between resumptions."""
+    trained = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        cfg = tiny_gan_config(steps=3, channels_last=channels_last)
+        summary = train_pngan(cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path / str(channels_last))
+        state = torch.load(tmp_path / str(channels_last) / "checkpoint.pt", weights_only=False)
+        trained[channels_last] = (summary["identity"], state["models"]["generator"])
+    assert trained[False][0] == trained[True][0]
+    for name, value in trained[False][1].items():
+        assert torch.allclose(value, trained[True][1][name], atol=1e-5), name
+    cl = tiny_gan_config(channels_last=True)
+    task = _task(cl, TinyDenoiser(4))
+    conv = next(p for p in task.generator.parameters() if p.dim() == 4 and p.shape[-1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()

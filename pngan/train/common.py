@@ -18,6 +18,7 @@ from typing import Any, Iterator, Protocol
 
 import torch
 import torch.distributed
+from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -142,8 +143,24 @@ def grad_norm(parameters) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads)
 
 
-def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+def move_batch(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
+    """The batch's tensors on `device` (images NHWC in memory when `channels_last`)."""
+    return {
+        k: v.to(device, non_blocking=True, memory_format=memory_format(channels_last and v.dim() == 4))
+        for k, v in batch.items()
+        if isinstance(v, torch.Tensor)
+    }
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.preserve_format
+
+
+def to_memory_format(channels_last: bool, *modules: nn.Module | None) -> None:
+    """Store the modules' 4-d weights NHWC when `channels_last` (cuDNN then runs NHWC kernels)."""
+    for module in modules:
+        if channels_last and module is not None:
+            module.to(memory_format=torch.channels_last)
 
 
 def same_shape_batches(dataset: Dataset, batch: int) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
@@ -263,7 +280,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     for step, batch in enumerate(loader, start=start + 1):
         guard.begin_step()
         diagnose = step % cfg.log_every == 0
-        result = task.train_step(move_batch(batch, runtime.device), step - 1, diagnose)
+        result = task.train_step(move_batch(batch, runtime.device, cfg.channels_last), step - 1, diagnose)
         skipped = "+".join(guard.events)
         if skipped and ctx.is_main:
             tqdm.write(f"step {step}: non-finite {', '.join(guard.events)}; update skipped")
@@ -290,7 +307,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         "skipped_steps": guard.total_skipped,
         "seconds": round(time.perf_counter() - started, 2),
         "world_size": ctx.world_size,
-        "identity": task.identity(),
+        "identity": store.identity,  # settings, input weights and training data
         "last_losses": last_losses,
         "validation": val_log.last(),
         **task.describe(),

@@ -28,7 +28,7 @@ class _Config:
     RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
         {
             "steps", "val_every", "val_samples", "ckpt_every", "log_every", "nan_patience",
-            "device", "num_workers", "compile", "precision", "deterministic",
+            "device", "num_workers", "compile", "channels_last", "precision", "deterministic",
         }
     )
 
@@ -113,6 +113,7 @@ class GanConfig(_Config):
     seed: int = 0
     num_workers: int = 0
     compile: bool = False  # torch.compile the generator and discriminator
+    channels_last: bool = False  # NHWC memory layout for the networks and batches (see benchmarks/bench_train)
 
     def __post_init__(self) -> None:
         self._check_common()
@@ -154,6 +155,7 @@ class DenoiserConfig(_Config):
     seed: int = 0
     num_workers: int = 0
     compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         self._check_common()

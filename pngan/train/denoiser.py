@@ -68,6 +68,7 @@ class DenoiserTask:
         if init is not None:
             load_initial_weights(self.network, init)
         self.network.to(runtime.device)
+        common.to_memory_format(cfg.channels_last, self.network)
         # starting weights given as a module or state dict are not in the settings: hash them in
         start = [common.weights_digest({"denoiser": self.network})] if init is not None else []
         self._identity = common.combined_identity(cfg.identity_hash(), *start)

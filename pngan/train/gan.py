@@ -130,6 +130,7 @@ class PnganTask:
         # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
         self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}))
         self.align = Alignment(cfg, self.denoiser, vgg, device)
+        common.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
         self.input_noise = build_input_noise(input_spec(cfg.to_dict()))
         self._inert_reported = False
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
