@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import pkgutil
 import time
 from pathlib import Path
@@ -15,9 +16,14 @@ import benchmarks
 from benchmarks.common import REPORT_DIR, write_report
 
 
+# run first: the loader benchmark compares its throughput with the train report's consumption
+FIRST = ("train",)
+
+
 def available() -> list[str]:
-    """Benchmark names: the `<name>` of every benchmarks/bench_<name>.py."""
-    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+    """Benchmark names: the `<name>` of every benchmarks/bench_<name>.py, in running order."""
+    names = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+    return sorted(names, key=lambda n: n not in FIRST)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     names = available()
     unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(names)}")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(sorted(names))}")
     rows, failed = [], []
-    for name in args.only or names:
+    for name in [n for n in names if n in args.only] if args.only else names:
         start = time.perf_counter()
-        result = importlib.import_module(f"benchmarks.bench_{name}").run(quick=args.quick)
+        bench = importlib.import_module(f"benchmarks.bench_{name}")
+        takes_dir = "report_dir" in inspect.signature(bench.run).parameters
+        result = bench.run(quick=args.quick, **({"report_dir": args.out} if takes_dir else {}))
         path = write_report(name, result, args.out)
         rows.append((name, time.perf_counter() - start, result.get("ok"), result.get("summary", ""), path))
         if result.get("ok") is False:

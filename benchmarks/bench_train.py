@@ -24,6 +24,7 @@ CUDA_VARIANTS = {
     "bf16+channels_last": ("bf16", {"channels_last": True}),
     "fp32+channels_last": ("fp32", {"channels_last": True}),
     "bf16+compile": ("bf16", {"compile": True}),
+    "bf16+channels_last+compile": ("bf16", {"channels_last": True, "compile": True}),
 }
 
 

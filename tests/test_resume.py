@@ -115,13 +115,17 @@ def test_denoiser_resume_is_bit_identical(tmp_path, monkeypatch):
 def test_finished_run_is_not_retrained_and_longer_runs_continue(tmp_path):
     cfg = tiny_denoiser_config(steps=2)
     data = tiny_pairs()
-    train_denoiser(cfg, data, None, tmp_path)
+    done = train_denoiser(cfg, data, None, tmp_path)
     first = torch.load(tmp_path / "denoiser.pt", weights_only=True)["state_dict"]
     again = train_denoiser(cfg, data, None, tmp_path)
     assert again["resumed_from"] == 2 and again["steps"] == 2
+    # the rerun reports the run's training time and last losses, not those of an empty session
+    assert again["last_losses"] == done["last_losses"] != {}
+    assert done["seconds"] > again["session_seconds"] and again["seconds"] == pytest.approx(done["seconds"], abs=0.05)
     _assert_same_tree(first, torch.load(tmp_path / "denoiser.pt", weights_only=True)["state_dict"])
     longer = train_denoiser(tiny_denoiser_config(steps=3), data, None, tmp_path)
     assert longer["resumed_from"] == 2 and longer["steps"] == 3
+    assert longer["seconds"] == pytest.approx(done["seconds"] + longer["session_seconds"], abs=0.05)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
 

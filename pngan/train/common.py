@@ -242,8 +242,8 @@ def data_fingerprint(dataset: Dataset) -> str:
     return fingerprint() if callable(fingerprint) else ""
 
 
-def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, int]:
-    """The run's checkpoint store and the step to start from (its checkpoint's, or 0).
+def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
+    """The run's checkpoint store and the checkpoint resumed from ({} when starting fresh).
 
     The checkpoint must match the task's identity and the training data's fingerprint `data`:
     a persisted run never resumes on another data set.
@@ -254,27 +254,32 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
     store = CheckpointStore(out_dir, task.loop, combined_identity(task.identity(), data) if data else task.identity(), ctx)
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
     if state is None:
-        return store, 0
+        return store, {}
     task.load_state_dict(state)
     guard.load_state_dict(state["guard"])
     restore_rng_state(state["rng"])
     if ctx.is_main:
         print(f"{store.path}: resuming at step {state['step']} of {cfg.steps}", flush=True)
-    return store, state["step"]
+    return store, state
 
 
 def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
     """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
     ctx, out_dir = runtime.ctx, Path(out_dir)
-    store, start = resume(task, cfg, ctx, out_dir, guard, data_fingerprint(train_dataset))
+    store, resumed = resume(task, cfg, ctx, out_dir, guard, data_fingerprint(train_dataset))
+    start = resumed.get("step", 0)
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
     sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
     loader = make_loader(train_dataset, sampler, cfg.num_workers, pin_memory=runtime.device.type == "cuda")
-    save = lambda step: store.save(step, cfg.to_dict(), guard=guard.state_dict(), **task.state_dict())  # noqa: E731
+    # training time and last losses carry over resumptions, so a finished run rerun reports them
+    started, earlier_seconds = time.perf_counter(), resumed.get("train_seconds", 0.0)
+    last_losses: dict[str, float] = resumed.get("last_losses", {})
+    total_seconds = lambda: round(earlier_seconds + time.perf_counter() - started, 2)  # noqa: E731
+    save = lambda step: store.save(  # noqa: E731
+        step, cfg.to_dict(), guard=guard.state_dict(), train_seconds=total_seconds(), last_losses=last_losses, **task.state_dict()
+    )
 
-    started = time.perf_counter()
-    last_losses: dict[str, float] = {}
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {task.loop}", disable=not ctx.is_main, dynamic_ncols=True)
     step = start
     for step, batch in enumerate(loader, start=start + 1):
@@ -305,7 +310,8 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         "steps": step,
         "resumed_from": start,
         "skipped_steps": guard.total_skipped,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": total_seconds(),  # all sessions of the run
+        "session_seconds": round(time.perf_counter() - started, 2),
         "world_size": ctx.world_size,
         "identity": store.identity,  # settings, input weights and training data
         "last_losses": last_losses,

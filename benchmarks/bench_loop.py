@@ -1,0 +1,100 @@
+"""Training-loop benchmark: `train_pngan` end to end (data loader, step, logging) per number of
+loader workers, beside the isolated step of `bench_train`: the gap is what the loop and the data
+loading cost, and it shows how many workers keep the step fed.
+
+GPU: paper-size networks, 128x128 crops, batch 16, bf16 + channels_last. CPU: the laptop-size
+networks of params.yaml, 64x64 crops, batch 8. Each run warms up for a few steps, checkpoints,
+then resumes for the timed steps, so start-up (cuDNN autotuning, the first batches) is excluded.
+
+Run: `python -m benchmarks.bench_loop [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SOURCE_IMAGES, SOURCE_SIZE = 64, 256
+
+
+def _networks(on_gpu: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(generator_kwargs, denoiser arch_kwargs): the paper's sizes on a GPU, params.yaml's on a CPU."""
+    if on_gpu:
+        return {}, {}
+    from pngan.params import load
+
+    params = load()
+    generator = {k: v for k, v in params["train_pngan"].get("generator_kwargs", {}).items() if k != "zero_init_last"}
+    return generator, dict(params["denoiser_real"].get("arch_kwargs", {}))
+
+
+def loop_rate(dataset, denoiser: torch.nn.Module, out_dir: Path, workers: int, crop: int, batch: int, warmup: int, steps: int, on_gpu: bool) -> float:
+    """Steps/s of the training loop over `steps` steps after `warmup` steps (resumed run)."""
+    from pngan.train import GanConfig, train_pngan
+
+    generator_kwargs, _ = _networks(on_gpu)
+    common = dict(
+        generator_kwargs=generator_kwargs, crop=crop, batch=batch, val_every=0, log_every=10**9, ckpt_every=10**9,
+        num_workers=workers, channels_last=on_gpu, precision="auto", device="auto",
+    )
+    train_pngan(GanConfig(steps=warmup, **common), dataset, None, denoiser, out_dir)
+    summary = train_pngan(GanConfig(steps=warmup + steps, **common), dataset, None, denoiser, out_dir)
+    assert summary["resumed_from"] == warmup, summary
+    return steps / summary["session_seconds"]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    from benchmarks.bench_loader import write_pairs
+    from pngan.data.patches import PairDataset
+    from pngan.models import build
+    from pngan.runtime import run_info, select_device
+
+    device = select_device("auto")
+    on_gpu = device.type == "cuda"
+    crop, batch = (128, 16) if on_gpu else (64, 8)
+    warmup, steps = (5, 20) if quick else ((20, 300) if on_gpu else (3, 20))
+    cpus = os.cpu_count() or 1
+    worker_counts = [w for w in (0, 2, 4, 8) if w <= max(cpus // 2, 2)]
+    _, denoiser_kwargs = _networks(on_gpu)
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="bench_loop_") as tmp:
+        tmp = Path(tmp)
+        write_pairs(tmp / "train", SOURCE_IMAGES, SOURCE_SIZE)
+        dataset = PairDataset.from_folder(tmp / "train", crop, augment=True, seed=0)
+        for workers in worker_counts:
+            torch.manual_seed(0)
+            denoiser = build("ridnet", **denoiser_kwargs)
+            rates[f"workers_{workers}"] = loop_rate(dataset, denoiser, tmp / f"run{workers}", workers, crop, batch, warmup, steps, on_gpu)
+    best = max(rates, key=rates.get)
+    line = ", ".join(f"{k.removeprefix('workers_')} workers {v:.3g}" for k, v in rates.items())
+    return {
+        "summary": f"{device.type}, {crop}x{crop} batch {batch}{' bf16+channels_last' if on_gpu else ''}: loop steps/s with {line} (best: {best})",
+        "what": "train_pngan end to end after a warm-up: loader, G and D steps, logging",
+        "crop": crop,
+        "batch": batch,
+        "timed_steps": steps,
+        "loop_steps_per_s": rates,
+        "loop_images_per_s": {k: v * batch for k, v in rates.items()},
+        "cpu_count": cpus,
+        **run_info(device),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    result = run(ap.parse_args().quick)
+    from benchmarks.common import write_report
+
+    write_report("loop", result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
