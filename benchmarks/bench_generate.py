@@ -10,8 +10,6 @@ Run: `python -m benchmarks.bench_generate [--quick]`.
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 import torch
@@ -106,13 +104,9 @@ def _size(kwargs: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    result = run(ap.parse_args().quick)
-    from benchmarks.common import write_report
+    from benchmarks.common import standalone
 
-    write_report("generate", result)
-    print(json.dumps(result, indent=2))
+    standalone("generate", run, __doc__)
 
 
 if __name__ == "__main__":

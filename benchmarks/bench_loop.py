@@ -11,8 +11,6 @@ Run: `python -m benchmarks.bench_loop [--quick]`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -87,13 +85,9 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    result = run(ap.parse_args().quick)
-    from benchmarks.common import write_report
+    from benchmarks.common import standalone
 
-    write_report("loop", result)
-    print(json.dumps(result, indent=2))
+    standalone("loop", run, __doc__)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ Run: `python -m benchmarks.bench_train [--quick]`.
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 import torch
@@ -184,13 +182,9 @@ def run(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    result = run(ap.parse_args().quick)
-    from benchmarks.common import write_report
+    from benchmarks.common import standalone
 
-    write_report("train", result)
-    print(json.dumps(result, indent=2))
+    standalone("train", run, __doc__)
 
 
 if __name__ == "__main__":

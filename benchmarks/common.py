@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -90,3 +91,12 @@ def write_report(name: str, result: dict[str, Any], out_dir: str | Path = REPORT
     rows[name] = f"| {name} | {summary} | {ok} | {when} | {place}, {where['torch_threads']} threads |"
     atomic_write_text(summary_path, SUMMARY_HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n")
     return path
+
+
+def standalone(name: str, run: Callable[[bool], dict[str, Any]], doc: str) -> None:
+    """`python -m benchmarks.bench_<name> [--quick]`: run one benchmark, write its report, print it."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    result = run(parser.parse_args().quick)
+    write_report(name, result)
+    print(json.dumps(result, indent=2))
