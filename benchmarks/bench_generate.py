@@ -3,7 +3,7 @@
 Measures megapixels/s and the peak memory (CUDA allocator peak; on a CPU the peak resident set
 of the fresh process that runs it, imports included), which must stay under 4 GiB (`ok`).
 SMNet at paper size costs about 3.5 TFLOP per megapixel: on a CPU the full image is generated
-with the laptop-size generator of params.yaml, and the paper size is timed on 640 x 480.
+with the laptop-size generator of params.yaml, and the paper size is timed on 320 x 240.
 
 Run: `python -m benchmarks.bench_generate [--quick]`.
 """
@@ -50,31 +50,23 @@ def _measure_here(device: torch.device, *args: Any) -> dict[str, float]:
         return pool.submit(measure, *args).result()
 
 
-def laptop_generator_kwargs() -> dict[str, Any]:
-    """The generator size of params.yaml (train_pngan.generator_kwargs), without training-only options."""
-    from pngan.params import load
-
-    kwargs = dict(load().get("train_pngan", {}).get("generator_kwargs", {}))
-    kwargs.pop("zero_init_last", None)
-    return kwargs
-
-
 def run(quick: bool, generator: str = "smnet", tile: int = 512, overlap: int = 32) -> dict[str, Any]:
     """Megapixels/s and peak memory of tiled generation of a 12-megapixel (4000 x 3000) image.
 
     GPU: the paper-size generator. CPU: the laptop-size generator of params.yaml on the full
-    image (a paper-size one would take ~10 minutes here), plus the paper size on 640 x 480 for
-    its throughput. `quick`: 640 x 480 only.
+    image (a paper-size one would take ~10 minutes here), plus the paper size on 320 x 240 for
+    its throughput. `quick`: 320 x 240 only.
     """
+    from benchmarks.common import laptop_sizes
     from pngan.runtime import run_info, select_device
 
     device = select_device("auto")
     runs = {}
     if not quick:
-        sizes = {} if device.type == "cuda" else laptop_generator_kwargs()
+        sizes = {} if device.type == "cuda" else laptop_sizes()["generator_kwargs"]
         runs["full"] = {"generator_kwargs": sizes, "image": (4000, 3000), "tile": tile}
     if quick or device.type != "cuda":
-        runs["paper_size_small_image"] = {"generator_kwargs": {}, "image": (640, 480), "tile": min(tile, 256)}
+        runs["paper_size_small_image"] = {"generator_kwargs": {}, "image": (320, 240), "tile": min(tile, 256)}
     results = {}
     for name, spec in runs.items():
         width, height = spec["image"]

@@ -21,24 +21,20 @@ import torch
 SOURCE_IMAGES, SOURCE_SIZE = 64, 256
 
 
-def _networks(on_gpu: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(generator_kwargs, denoiser arch_kwargs): the paper's sizes on a GPU, params.yaml's on a CPU."""
-    if on_gpu:
-        return {}, {}
-    from pngan.params import load
+def _networks(on_gpu: bool) -> dict[str, dict[str, Any]]:
+    """Network keyword arguments: the paper's sizes on a GPU, params.yaml's on a CPU."""
+    from benchmarks.common import laptop_sizes
 
-    params = load()
-    generator = {k: v for k, v in params["train_pngan"].get("generator_kwargs", {}).items() if k != "zero_init_last"}
-    return generator, dict(params["denoiser_real"].get("arch_kwargs", {}))
+    return {} if on_gpu else laptop_sizes()
 
 
 def loop_rate(dataset, denoiser: torch.nn.Module, out_dir: Path, workers: int, crop: int, batch: int, warmup: int, steps: int, on_gpu: bool) -> float:
     """Steps/s of the training loop over `steps` steps after `warmup` steps (resumed run)."""
     from pngan.train import GanConfig, train_pngan
 
-    generator_kwargs, _ = _networks(on_gpu)
+    sizes = _networks(on_gpu)
     common = dict(
-        generator_kwargs=generator_kwargs, crop=crop, batch=batch, val_every=0, log_every=10**9, ckpt_every=10**9,
+        generator_kwargs=sizes.get("generator_kwargs", {}), discriminator_kwargs=sizes.get("discriminator_kwargs", {}), crop=crop, batch=batch, val_every=0, log_every=10**9, ckpt_every=10**9,
         num_workers=workers, channels_last=on_gpu, precision="auto", device="auto",
     )
     train_pngan(GanConfig(steps=warmup, **common), dataset, None, denoiser, out_dir)
@@ -56,10 +52,10 @@ def run(quick: bool) -> dict[str, Any]:
     device = select_device("auto")
     on_gpu = device.type == "cuda"
     crop, batch = (128, 16) if on_gpu else (64, 8)
-    warmup, steps = (5, 20) if quick else ((20, 300) if on_gpu else (3, 20))
+    warmup, steps = (2, 5) if quick else ((20, 300) if on_gpu else (2, 12))
     cpus = os.cpu_count() or 1
     worker_counts = [w for w in (0, 2, 4, 8) if w <= max(cpus // 2, 2)]
-    _, denoiser_kwargs = _networks(on_gpu)
+    denoiser_kwargs = _networks(on_gpu).get("denoiser_kwargs", {})
     rates = {}
     with tempfile.TemporaryDirectory(prefix="bench_loop_") as tmp:
         tmp = Path(tmp)

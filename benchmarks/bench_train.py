@@ -4,10 +4,12 @@ Measures steps/s, images/s, peak memory (CUDA allocator peak; on a CPU the peak 
 a fresh process per precision) and the achieved FLOP/s (FLOPs of one step counted with
 torch.utils.flop_counter.FlopCounterMode) as a fraction of a ceiling measured in the same run:
 a dense 3x3 conv 64->64 forward at the same batch, crop, dtype and device. fp32 and bf16.
-Default sizes: 128x128 crops, batch 16 on a GPU, batch 8 on a CPU; `quick` shrinks the CPU run.
-On CUDA the speed options (channels_last, torch.compile) are measured as further variants.
+128x128 crops; on a GPU batch 16 and the paper's network sizes, on a CPU batch 8 and the
+laptop sizes of params.yaml (`--paper-size`: the paper's, about 40 s a step on 2 cores);
+`quick` shrinks the CPU run. On CUDA the speed options (channels_last, torch.compile) are
+measured as further variants.
 
-Run: `python -m benchmarks.bench_train [--quick]`.
+Run: `python -m benchmarks.bench_train [--quick] [--paper-size]`.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def measure(
         task.train_step(batch_data, counter["step"], diagnose=False)
         counter["step"] += 1
 
-    if step_flops is None:
+    if step_flops is None:  # the counted step is also the warm-up
         with FlopCounterMode(display=False) as counter_mode:
             step()
         step_flops = counter_mode.get_total_flops()
@@ -103,7 +105,7 @@ def measure(
         step()  # warm-up (compilation)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = timeit(step, repeat=repeat, warmup=1)
+    seconds = timeit(step, repeat=repeat, warmup=1 if device.type == "cuda" else 0)
     ceiling = conv_ceiling(device, precision, batch, crop, repeat=max(repeat, 3))
     achieved = step_flops / seconds
     return {
@@ -140,8 +142,11 @@ def run(
     generator_kwargs: dict[str, Any] | None = None,
     discriminator_kwargs: dict[str, Any] | None = None,
     denoiser_kwargs: dict[str, Any] | None = None,
+    paper_size: bool | None = None,
 ) -> dict[str, Any]:
-    """fp32 and bf16 PNGAN steps at the paper's network sizes (the networks' defaults)."""
+    """fp32 and bf16 PNGAN steps; network sizes: the paper's (the networks' defaults) on a GPU or
+    with `paper_size`, else params.yaml's laptop sizes; explicit kwargs override either."""
+    from benchmarks.common import laptop_sizes
     from pngan.runtime import run_info, select_device
 
     device = select_device("auto")
@@ -149,13 +154,16 @@ def run(
         crop, batch, repeat = 128, 16, 5 if quick else 20
     else:
         crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 2)
+    paper_size = device.type == "cuda" if paper_size is None else paper_size
+    sizes = {} if paper_size else laptop_sizes()
     networks = {
         "generator": generator,
-        "generator_kwargs": generator_kwargs or {},
+        "generator_kwargs": generator_kwargs or sizes.get("generator_kwargs", {}),
         "discriminator": discriminator,
-        "discriminator_kwargs": discriminator_kwargs or {},
+        "discriminator_kwargs": discriminator_kwargs or sizes.get("discriminator_kwargs", {}),
         "denoiser": denoiser,
-        "denoiser_kwargs": denoiser_kwargs or {},
+        "denoiser_kwargs": denoiser_kwargs or sizes.get("denoiser_kwargs", {}),
+        "sizes": "paper" if paper_size else "laptop (params.yaml)",
     }
     results = {p: _measure_isolated(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
     if device.type == "cuda":  # the speed options, each kept only where it helps (README)
@@ -170,7 +178,7 @@ def run(
         for p, r in results.items()
     )
     return {
-        "summary": f"{crop}x{crop} batch {batch} on {device.type}: {line}",
+        "summary": f"{crop}x{crop} batch {batch} on {device.type}, {networks['sizes']} networks: {line}",
         "what": "one PNGAN training step (D step + G step through the frozen D_d)",
         "networks": networks,
         "crop": crop,
@@ -182,9 +190,18 @@ def run(
 
 
 def main() -> None:
-    from benchmarks.common import standalone
+    import argparse
+    import json
 
-    standalone("train", run, __doc__)
+    from benchmarks.common import write_report
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--paper-size", action="store_true", help="the paper's network sizes on a CPU too")
+    args = parser.parse_args()
+    result = run(args.quick, paper_size=args.paper_size or None)
+    write_report("train", result)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

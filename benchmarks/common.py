@@ -93,6 +93,21 @@ def write_report(name: str, result: dict[str, Any], out_dir: str | Path = REPORT
     return path
 
 
+def laptop_sizes() -> dict[str, dict[str, Any]]:
+    """The network sizes of params.yaml (what a CPU user trains): generator, discriminator and D_d
+    keyword arguments, without training-only options."""
+    from pngan.params import load
+
+    params = load()
+    gan = params.get("train_pngan", {})
+    generator = {k: v for k, v in gan.get("generator_kwargs", {}).items() if k != "zero_init_last"}
+    return {
+        "generator_kwargs": generator,
+        "discriminator_kwargs": dict(gan.get("discriminator_kwargs", {})),
+        "denoiser_kwargs": dict(params.get("denoiser_real", {}).get("arch_kwargs", {})),
+    }
+
+
 def standalone(name: str, run: Callable[[bool], dict[str, Any]], doc: str) -> None:
     """`python -m benchmarks.bench_<name> [--quick]`: run one benchmark, write its report, print it."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
