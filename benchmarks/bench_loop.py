@@ -52,7 +52,7 @@ def run(quick: bool) -> dict[str, Any]:
     device = select_device("auto")
     on_gpu = device.type == "cuda"
     crop, batch = (128, 16) if on_gpu else (64, 8)
-    warmup, steps = (2, 5) if quick else ((20, 300) if on_gpu else (2, 12))
+    warmup, steps = (2, 5) if quick else ((20, 300) if on_gpu else (2, 8))
     cpus = os.cpu_count() or 1
     worker_counts = [w for w in (0, 2, 4, 8) if w <= max(cpus // 2, 2)]
     denoiser_kwargs = _networks(on_gpu).get("denoiser_kwargs", {})

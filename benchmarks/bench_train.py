@@ -6,8 +6,8 @@ torch.utils.flop_counter.FlopCounterMode) as a fraction of a ceiling measured in
 a dense 3x3 conv 64->64 forward at the same batch, crop, dtype and device. fp32 and bf16.
 128x128 crops; on a GPU batch 16 and the paper's network sizes, on a CPU batch 8 and the
 laptop sizes of params.yaml (`--paper-size`: the paper's, about 40 s a step on 2 cores);
-`quick` shrinks the CPU run. On CUDA the speed options (channels_last, torch.compile) are
-measured as further variants.
+`quick` shrinks the CPU run. The speed options are measured as further variants: channels_last
+(and on CUDA torch.compile).
 
 Run: `python -m benchmarks.bench_train [--quick] [--paper-size]`.
 """
@@ -19,7 +19,11 @@ from typing import Any
 import torch
 
 CEILING_CHANNELS = 64
-# speed options measured beside plain fp32/bf16 on CUDA: name -> (precision, GanConfig options)
+# speed options measured beside plain fp32/bf16: name -> (precision, GanConfig options)
+CPU_VARIANTS = {
+    "fp32+channels_last": ("fp32", {"channels_last": True}),
+    "bf16+channels_last": ("bf16", {"channels_last": True}),
+}
 CUDA_VARIANTS = {
     "bf16+channels_last": ("bf16", {"channels_last": True}),
     "fp32+channels_last": ("fp32", {"channels_last": True}),
@@ -122,16 +126,14 @@ def measure(
     }
 
 
-def _measure_isolated(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, repeat: int) -> dict[str, float]:
-    """`measure`, on a CPU in a fresh process, whose peak resident set (imports, networks, the
-    step) is then this precision's alone."""
-    if device.type == "cuda":
-        return measure(precision, device, networks, crop, batch, repeat)
+def _measure_isolated(*args: Any) -> dict[str, float]:
+    """`measure(*args)`, on a CPU in a fresh process, whose peak resident set (imports, networks,
+    the step) is then this variant's alone."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure, precision, device, networks, crop, batch, repeat).result()
+        return pool.submit(measure, *args).result()
 
 
 def run(
@@ -153,7 +155,7 @@ def run(
     if device.type == "cuda":
         crop, batch, repeat = 128, 16, 5 if quick else 20
     else:
-        crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 2)
+        crop, batch, repeat = (32, 2, 1) if quick else (128, 8, 1)
     paper_size = device.type == "cuda" if paper_size is None else paper_size
     sizes = {} if paper_size else laptop_sizes()
     networks = {
@@ -165,13 +167,14 @@ def run(
         "denoiser_kwargs": denoiser_kwargs or sizes.get("denoiser_kwargs", {}),
         "sizes": "paper" if paper_size else "laptop (params.yaml)",
     }
-    results = {p: _measure_isolated(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
-    if device.type == "cuda":  # the speed options, each kept only where it helps (README)
-        for name, (precision, options) in CUDA_VARIANTS.items():
-            try:
-                results[name] = measure(precision, device, networks, crop, batch, repeat, options, results[precision]["gflop_per_step"] * 1e9)
-            except Exception as error:  # noqa: BLE001 - a failed option is a result, not a crash
-                results[name] = {"error": f"{type(error).__name__}: {error}"[:500]}
+    on_gpu = device.type == "cuda"
+    run_one = measure if on_gpu else _measure_isolated
+    results = {p: run_one(p, device, networks, crop, batch, repeat) for p in ("fp32", "bf16")}
+    for name, (precision, options) in (CUDA_VARIANTS if on_gpu else CPU_VARIANTS).items():
+        try:  # the speed options; each is kept only where it helps (README)
+            results[name] = run_one(precision, device, networks, crop, batch, repeat, options, results[precision]["gflop_per_step"] * 1e9)
+        except Exception as error:  # noqa: BLE001 - a failed option is a result, not a crash
+            results[name] = {"error": f"{type(error).__name__}: {error}"[:500]}
     line = "; ".join(
         f"{p} {r['steps_per_s']:.3g} steps/s, {r['images_per_s']:.3g} img/s, {r['fraction_of_ceiling']:.2f} of conv ceiling, {r['peak_memory_mib']:.0f} MiB"
         if "error" not in r else f"{p} failed"
