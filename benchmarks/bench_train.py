@@ -25,8 +25,7 @@ CPU_VARIANTS = {
     "bf16+channels_last": ("bf16", {"channels_last": True}),
 }
 CUDA_VARIANTS = {
-    "bf16+channels_last": ("bf16", {"channels_last": True}),
-    "fp32+channels_last": ("fp32", {"channels_last": True}),
+    **CPU_VARIANTS,
     "bf16+compile": ("bf16", {"compile": True}),
     "bf16+channels_last+compile": ("bf16", {"channels_last": True, "compile": True}),
 }
