@@ -3,8 +3,10 @@ loader workers, beside the isolated step of `bench_train`: the gap is what the l
 loading cost, and it shows how many workers keep the step fed.
 
 GPU: paper-size networks, 128x128 crops, batch 16, bf16 + channels_last. CPU: the laptop-size
-networks of params.yaml, 64x64 crops, batch 8. Each run warms up for a few steps, checkpoints,
-then resumes for the timed steps, so start-up (cuDNN autotuning, the first batches) is excluded.
+networks of params.yaml, 64x64 crops, batch 8 (the default pipeline's setting), with and without
+channels_last (which params.yaml sets from this comparison). Each run warms up for a few steps,
+checkpoints, then resumes for the timed steps, so start-up (cuDNN autotuning, the first batches)
+is excluded.
 
 Run: `python -m benchmarks.bench_loop [--quick]`.
 """
@@ -28,14 +30,14 @@ def _networks(on_gpu: bool) -> dict[str, dict[str, Any]]:
     return {} if on_gpu else laptop_sizes()
 
 
-def loop_rate(dataset, denoiser: torch.nn.Module, out_dir: Path, workers: int, crop: int, batch: int, warmup: int, steps: int, on_gpu: bool) -> float:
+def loop_rate(dataset, denoiser: torch.nn.Module, out_dir: Path, workers: int, channels_last: bool, crop: int, batch: int, warmup: int, steps: int, on_gpu: bool) -> float:
     """Steps/s of the training loop over `steps` steps after `warmup` steps (resumed run)."""
     from pngan.train import GanConfig, train_pngan
 
     sizes = _networks(on_gpu)
     common = dict(
         generator_kwargs=sizes.get("generator_kwargs", {}), discriminator_kwargs=sizes.get("discriminator_kwargs", {}), crop=crop, batch=batch, val_every=0, log_every=10**9, ckpt_every=10**9,
-        num_workers=workers, channels_last=on_gpu, precision="auto", device="auto",
+        num_workers=workers, channels_last=channels_last, precision="auto", device="auto",
     )
     train_pngan(GanConfig(steps=warmup, **common), dataset, None, denoiser, out_dir)
     summary = train_pngan(GanConfig(steps=warmup + steps, **common), dataset, None, denoiser, out_dir)
@@ -56,19 +58,31 @@ def run(quick: bool) -> dict[str, Any]:
     cpus = os.cpu_count() or 1
     worker_counts = [w for w in (0, 2, 4, 8) if w <= max(cpus // 2, 2)]
     denoiser_kwargs = _networks(on_gpu).get("denoiser_kwargs", {})
-    rates = {}
+    rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench_loop_") as tmp:
         tmp = Path(tmp)
         write_pairs(tmp / "train", SOURCE_IMAGES, SOURCE_SIZE)
         dataset = PairDataset.from_folder(tmp / "train", crop, augment=True, seed=0)
-        for workers in worker_counts:
+
+        def measure(workers: int, channels_last: bool) -> None:
+            name = f"workers_{workers}" + ("+channels_last" if channels_last and not on_gpu else "")
             torch.manual_seed(0)
             denoiser = build("ridnet", **denoiser_kwargs)
-            rates[f"workers_{workers}"] = loop_rate(dataset, denoiser, tmp / f"run{workers}", workers, crop, batch, warmup, steps, on_gpu)
+            rates[name] = loop_rate(dataset, denoiser, tmp / name, workers, channels_last, crop, batch, warmup, steps, on_gpu)
+
+        if on_gpu:  # NHWC always (bench_train shows it), every worker count
+            for workers in worker_counts:
+                measure(workers, True)
+        else:  # both layouts without workers, then the faster one with workers
+            measure(0, False)
+            measure(0, True)
+            faster = rates["workers_0+channels_last"] > rates["workers_0"]
+            for workers in worker_counts[1:]:
+                measure(workers, faster)
     best = max(rates, key=rates.get)
-    line = ", ".join(f"{k.removeprefix('workers_')} workers {v:.3g}" for k, v in rates.items())
+    line = ", ".join(f"{k} {v:.3g}" for k, v in rates.items())
     return {
-        "summary": f"{device.type}, {crop}x{crop} batch {batch}{' bf16+channels_last' if on_gpu else ''}: loop steps/s with {line} (best: {best})",
+        "summary": f"{device.type}, {crop}x{crop} batch {batch}{' bf16+channels_last' if on_gpu else ''}: loop steps/s {line} (best: {best})",
         "what": "train_pngan end to end after a warm-up: loader, G and D steps, logging",
         "crop": crop,
         "batch": batch,

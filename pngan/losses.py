@@ -70,7 +70,7 @@ def channel_scale(feat_real: torch.Tensor, feat_fake: torch.Tensor, floor: float
     """
     both = torch.cat([feat_real.detach(), feat_fake.detach()]).float()
     std = both.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
-    return std.clamp_min(floor * float(std.mean()) + 1e-12)
+    return torch.maximum(std, floor * std.mean() + 1e-12)  # a tensor floor: no host sync
 
 
 def perceptual(feat_real: torch.Tensor, feat_fake: torch.Tensor, normalize: FeatureNorm = "channel") -> torch.Tensor:

@@ -3,6 +3,7 @@ fp32), for both training loops; its logs are those of the uninterrupted run."""
 
 from __future__ import annotations
 
+import copy
 import csv
 
 import numpy as np
@@ -151,3 +152,30 @@ def test_a_run_never_resumes_on_other_training_data(tmp_path):
     train_denoiser(cfg, first, None, tmp_path / "run")
     train_denoiser(cfg, other, None, tmp_path / "run")
     assert list((tmp_path / "run").glob("checkpoint.pt.stale-*")), "the checkpoint of the first data set was resumed"
+
+
+def test_a_checkpoint_of_unfused_adam_resumes_in_the_fused_one():
+    # checkpoints of earlier kit versions hold plain Adam states (step counts on the host)
+    from pngan.train import common
+
+    torch.manual_seed(0)
+    old_net, new_net = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    old = torch.optim.Adam(old_net.parameters(), lr=1e-2)
+    x = torch.randn(8, 4)
+
+    def step(net, opt):
+        opt.zero_grad()
+        net(x).square().mean().backward()
+        opt.step()
+
+    step(old_net, old)
+    new_net.load_state_dict(old_net.state_dict())
+    new = common.adam(new_net.parameters(), 1e-3, (0.9, 0.999))
+    common.load_optimizer(new, copy.deepcopy(old.state_dict()))  # as if read from a file
+    new.found_inf = torch.zeros(())
+    step(old_net, old)
+    step(new_net, new)
+    assert all(g["fused"] and g["lr"] == 1e-2 for g in new.param_groups)
+    assert [float(s["step"]) for s in new.state.values()] == [2.0, 2.0]
+    for a, b in zip(old_net.parameters(), new_net.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

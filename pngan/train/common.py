@@ -26,7 +26,7 @@ from pngan.data.sampling import StepSampler, derive_seed, make_loader
 from pngan.runtime import resolve_precision, run_info, seed_everything
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import _Config
-from pngan.train.distributed import DistContext, all_finite, barrier, mean_over_processes
+from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
 
 # streams of the keyed generators, so no two purposes share random numbers
 STREAM_SAMPLER, STREAM_INPUT_NOISE, STREAM_VALIDATION = 1, 2, 3
@@ -39,27 +39,32 @@ class TrainingDiverged(RuntimeError):
 
 
 class NanGuard:
-    """Skips optimizer steps whose loss or gradient is not finite (on any process) and stops
-    training after `patience` such steps in a row."""
+    """Skips optimizer updates whose loss or gradient is not finite (on any process) and stops
+    training after `patience` skipped steps in a row.
+
+    The check never stalls the loop on the device: `step` hands its verdict to fused Adam as
+    `found_inf` (the update, moments and step count are left untouched on the device), and the
+    verdicts are read back with the losses at the loop's sync points (`PendingSteps.settle`)."""
 
     def __init__(self, patience: int, ctx: DistContext):
         self.patience, self.ctx = patience, ctx
         self.in_a_row = 0
         self.total_skipped = 0
-        self.events: list[str] = []  # what was skipped in the current step
+        self.flags: dict[str, torch.Tensor] = {}  # the current step's verdicts: update -> 1 if skipped
 
     def begin_step(self) -> None:
-        self.events = []
+        self.flags = {}
 
-    def allow(self, what: str, *values: torch.Tensor) -> bool:
-        """True when `values` (a loss, a gradient norm) are finite everywhere; otherwise records the skip."""
-        if all_finite(self.ctx, *values):
-            return True
-        self.events.append(what)
-        return False
+    def step(self, what: str, optimizer: torch.optim.Optimizer, *values: torch.Tensor) -> None:
+        """`optimizer.step()`, skipped on the device when a value (a loss, a gradient norm) is not finite."""
+        found = nonfinite_flag(self.ctx, *values)
+        optimizer.found_inf = found
+        optimizer.step()
+        self.flags[what] = torch.maximum(self.flags[what], found) if what in self.flags else found
 
-    def end_step(self, step: int, losses: dict[str, float]) -> None:
-        if not self.events:
+    def record(self, step: int, skipped: list[str], losses: dict[str, float]) -> None:
+        """Account for one settled step; too many skipped in a row raise TrainingDiverged."""
+        if not skipped:
             self.in_a_row = 0
             return
         self.in_a_row += 1
@@ -76,6 +81,23 @@ class NanGuard:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.in_a_row, self.total_skipped = state["in_a_row"], state["total_skipped"]
+
+
+def adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Fused Adam: one kernel per step, and the only kind that honours `found_inf` (NanGuard)."""
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), fused=True)
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load an Adam state saved by this or an earlier (unfused) kit: the flags stay fused and the
+    step counts move to the parameters' device, where fused Adam keeps them."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group.update(fused=True, foreach=None)
+        for p in group["params"]:
+            slot = optimizer.state.get(p, {})
+            if "step" in slot:
+                slot["step"] = torch.as_tensor(slot["step"]).to(p.device, torch.float32, copy=True)
 
 
 class CsvLog:
@@ -180,8 +202,42 @@ def same_shape_batches(dataset: Dataset, batch: int) -> Iterator[tuple[int, dict
 
 @dataclass
 class StepResult:
-    losses: dict[str, float]  # shown on the progress bar and logged
+    losses: dict[str, torch.Tensor]  # 0-dim, still on the device: read back at sync points only
     diagnostics: dict[str, float] = field(default_factory=dict)  # only on log steps
+
+
+class PendingSteps:
+    """Steps whose losses and NaN-guard verdicts are still on the device. `settle` (at log,
+    validation and checkpoint steps) reads them all back in one host sync, reports and logs the
+    skipped updates in step order, lets the guard count them, and logs the diagnosed step."""
+
+    def __init__(self, guard: NanGuard, log: CsvLog, ctx: DistContext, started: float):
+        self.guard, self.log, self.ctx, self.started = guard, log, ctx, started
+        self.items: list[tuple[int, bool, StepResult, dict[str, torch.Tensor]]] = []
+
+    def add(self, step: int, diagnose: bool, result: StepResult) -> None:
+        self.items.append((step, diagnose, result, self.guard.flags))
+
+    def _read_back(self) -> Iterator[float]:
+        tensors = [t.detach().float().reshape(()) for _, _, r, flags in self.items for t in (*r.losses.values(), *flags.values())]
+        return iter(torch.stack(tensors).tolist() if tensors else [])
+
+    def settle(self) -> dict[str, float] | None:
+        """Process the pending steps; returns the last one's losses (None when nothing was pending)."""
+        values, items, self.items = self._read_back(), self.items, []
+        losses = None
+        for step, diagnose, result, flags in items:
+            losses = {k: next(values) for k in result.losses}
+            skipped = [what for what in flags if next(values) > 0]
+            if skipped and self.ctx.is_main:
+                tqdm.write(f"step {step}: non-finite {', '.join(skipped)}; update skipped")
+            if diagnose:
+                row = mean_over_processes(self.ctx, {**losses, **result.diagnostics})
+                self.log.append({"step": step, "skipped": "+".join(skipped), **row, "seconds": round(time.perf_counter() - self.started, 2)})
+            elif skipped:
+                self.log.append({"step": step, "skipped": "+".join(skipped), **losses})
+            self.guard.record(step, skipped, losses)
+        return losses
 
 
 class Task(Protocol):
@@ -281,26 +337,21 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     )
 
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {task.loop}", disable=not ctx.is_main, dynamic_ncols=True)
+    pending = PendingSteps(guard, train_log, ctx, started)
     step = start
     for step, batch in enumerate(loader, start=start + 1):
         guard.begin_step()
         diagnose = step % cfg.log_every == 0
-        result = task.train_step(move_batch(batch, runtime.device, cfg.channels_last), step - 1, diagnose)
-        skipped = "+".join(guard.events)
-        if skipped and ctx.is_main:
-            tqdm.write(f"step {step}: non-finite {', '.join(guard.events)}; update skipped")
-        if diagnose:
-            values = mean_over_processes(ctx, {**result.losses, **result.diagnostics})
-            train_log.append({"step": step, "skipped": skipped, **values, "seconds": round(time.perf_counter() - started, 2)})
-        elif skipped:
-            train_log.append({"step": step, "skipped": skipped, **result.losses})
-        guard.end_step(step, result.losses)
-        last_losses = result.losses
+        pending.add(step, diagnose, task.train_step(move_batch(batch, runtime.device, cfg.channels_last), step - 1, diagnose))
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in list(result.losses.items())[:4]}, refresh=False)
-        if cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps:
+        validate = cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps
+        checkpoint = step % cfg.ckpt_every == 0 and step != cfg.steps
+        if diagnose or validate or checkpoint or step == cfg.steps:  # the only host syncs of the loop
+            last_losses = pending.settle() or last_losses
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(last_losses.items())[:4]}, refresh=False)
+        if validate:
             _validate(task, ctx, val_log, step)
-        if step % cfg.ckpt_every == 0 and step != cfg.steps:
+        if checkpoint:
             save(step)
     bar.close()
     if start < cfg.steps:  # the last step: validate and checkpoint it (a finished run skips this)

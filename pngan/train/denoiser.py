@@ -72,7 +72,7 @@ class DenoiserTask:
         # starting weights given as a module or state dict are not in the settings: hash them in
         start = [common.weights_digest({"denoiser": self.network})] if init is not None else []
         self._identity = common.combined_identity(cfg.identity_hash(), *start)
-        self.opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt = common.adam(self.network.parameters(), cfg.lr, cfg.betas)
         self.sched = common.cosine_schedule(self.opt, cfg, cfg.lr)
         model = wrap(self.network, runtime.ctx)
         self.model = torch.compile(model) if cfg.compile else model
@@ -85,11 +85,10 @@ class DenoiserTask:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = common.grad_norm(self.network.parameters())
-        if self.guard.allow("loss", loss.detach(), norm):
-            self.opt.step()
+        self.guard.step("loss", self.opt, loss.detach(), norm)
         self.sched.step()
         diagnostics = {"gradnorm": float(norm), "lr": self.opt.param_groups[0]["lr"]} if diagnose else {}
-        return StepResult({"loss": loss.item()}, diagnostics)
+        return StepResult({"loss": loss.detach()}, diagnostics)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -121,7 +120,7 @@ class DenoiserTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["models"]["denoiser"])
-        self.opt.load_state_dict(state["optimizers"]["denoiser"])
+        common.load_optimizer(self.opt, state["optimizers"]["denoiser"])
         self.sched.load_state_dict(state["schedulers"]["denoiser"])
 
     def networks(self) -> dict[str, nn.Module]:

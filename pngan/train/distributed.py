@@ -99,13 +99,15 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def all_finite(ctx: DistContext, *values: torch.Tensor) -> bool:
-    """True when every value is finite on every process (all processes must agree to skip a step,
-    or their replicas would diverge and their collectives deadlock)."""
-    ok = torch.tensor([float(all(bool(torch.isfinite(v).all()) for v in values))], device=ctx.device)
+def nonfinite_flag(ctx: DistContext, *values: torch.Tensor) -> torch.Tensor:
+    """0-dim float32 tensor on the device: 1 when some value is not finite on some process, else 0.
+    No host sync: the flag feeds fused Adam's `found_inf`, and every process agrees on it, or
+    replicas would diverge and their collectives deadlock."""
+    bad = torch.stack([~torch.isfinite(v.detach().to(ctx.device)).all() for v in values]).any()
+    flag = bad.float().reshape(1)
     if ctx.enabled:
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item() > 0)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return flag.reshape(())
 
 
 def mean_over_processes(ctx: DistContext, values: dict[str, float]) -> dict[str, float]:

@@ -133,8 +133,8 @@ class PnganTask:
         common.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
         self.input_noise = build_input_noise(input_spec(cfg.to_dict()))
         self._inert_reported = False
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.opt_g = common.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
+        self.opt_d = common.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
         self.sched_g = common.cosine_schedule(self.opt_g, cfg, cfg.lr_g)
         self.sched_d = common.cosine_schedule(self.opt_d, cfg, cfg.lr_d)
         # DDP replicas for the updates; D's plain module for G's step (D is frozen there, and a
@@ -164,8 +164,7 @@ class PnganTask:
             loss_d = relativistic_d_loss(c_real, c_fake, cfg.ra_mean)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            if self.guard.allow("L_D", loss_d.detach(), common.grad_norm(self.discriminator.parameters())):
-                self.opt_d.step()
+            self.guard.step("L_D", self.opt_d, loss_d.detach(), common.grad_norm(self.discriminator.parameters()))
 
         with frozen_parameters(self.discriminator), autocast(device, precision):
             c_real, c_fake = self.D_frozen(torch.cat([real, y_f])).chunk(2)
@@ -181,11 +180,10 @@ class PnganTask:
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         gn_g = common.grad_norm(self.generator.parameters())
-        if self.guard.allow("L_G", total.detach(), gn_g):
-            self.opt_g.step()
+        self.guard.step("L_G", self.opt_g, total.detach(), gn_g)
         self.sched_g.step()
         self.sched_d.step()
-        losses = {"L_D": loss_d.item(), "L1": l1.item(), "Lp": lp.item(), "L_G": lg.item(), "total": total.item()}
+        losses = {k: v.detach() for k, v in {"L_D": loss_d, "L1": l1, "Lp": lp, "L_G": lg, "total": total}.items()}
         if diagnose:
             diagnostics["gradnorm_G_params"] = float(gn_g)
         return StepResult(losses, diagnostics)
@@ -266,8 +264,8 @@ class PnganTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["models"]["generator"])
         self.discriminator.load_state_dict(state["models"]["discriminator"])
-        self.opt_g.load_state_dict(state["optimizers"]["generator"])
-        self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
+        common.load_optimizer(self.opt_g, state["optimizers"]["generator"])
+        common.load_optimizer(self.opt_d, state["optimizers"]["discriminator"])
         self.sched_g.load_state_dict(state["schedulers"]["generator"])
         self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
 
