@@ -99,6 +99,8 @@ def report() -> str:
 
 
 if __name__ == "__main__":
+    if not any(experiment_ref(name) for name in FAMILIES.values()):
+        raise SystemExit(f"no experiment named {', '.join(FAMILIES.values())} here: run them first; reports/dev_runs.md left as it is")
     text = report()
     Path("reports/dev_runs.md").write_text(text)
     print(text)
