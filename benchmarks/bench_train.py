@@ -192,18 +192,9 @@ def run(
 
 
 def main() -> None:
-    import argparse
-    import json
+    from benchmarks.common import standalone
 
-    from benchmarks.common import write_report
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
-    parser.add_argument("--paper-size", action="store_true", help="the paper's network sizes on a CPU too")
-    args = parser.parse_args()
-    result = run(args.quick, paper_size=args.paper_size or None)
-    write_report("train", result)
-    print(json.dumps(result, indent=2))
+    standalone("train", run, __doc__, flags={"--paper-size": "the paper's network sizes on a CPU too"})
 
 
 if __name__ == "__main__":

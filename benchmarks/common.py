@@ -108,10 +108,15 @@ def laptop_sizes() -> dict[str, dict[str, Any]]:
     }
 
 
-def standalone(name: str, run: Callable[[bool], dict[str, Any]], doc: str) -> None:
-    """`python -m benchmarks.bench_<name> [--quick]`: run one benchmark, write its report, print it."""
+def standalone(name: str, run: Callable[..., dict[str, Any]], doc: str, flags: dict[str, str] | None = None) -> None:
+    """`python -m benchmarks.bench_<name> [--quick] [flags]`: run one benchmark, write its report,
+    print it. `flags`: more on/off options (name -> help), passed to `run` as keywords when given."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
-    result = run(parser.parse_args().quick)
+    for flag, help_text in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
+    args = vars(parser.parse_args())
+    quick = args.pop("quick")
+    result = run(quick, **{key: True for key, on in args.items() if on})
     write_report(name, result)
     print(json.dumps(result, indent=2))
