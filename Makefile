@@ -21,12 +21,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# Settings are checked before DVC removes any stage output; a stage's user error is one line,
+# printed again after DVC's summary so it is the last thing on screen.
 repro: install
-	dvc repro
+	python -m pngan.params check
+	rm -f .dvc/tmp/stage-errors
+	PNGAN_ERROR_FILE=$(CURDIR)/.dvc/tmp/stage-errors dvc repro || { cat .dvc/tmp/stage-errors >&2 2>/dev/null; exit 2; }
 	python -m pngan.stages.tables --sync-readme
 
 # Paper scale (a GPU job): configs/paper.yaml applied as a DVC experiment named `paper`.
 repro-paper: install
+	python -m pngan.params check
 	eval dvc exp run -n paper "$$(python -m pngan.params flags configs/paper.yaml)"
 
 test: install

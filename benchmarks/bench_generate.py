@@ -22,13 +22,13 @@ def measure(generator: str, generator_kwargs: dict[str, Any], width: int, height
     from benchmarks.common import peak_memory, timeit
     from pngan.generate import generate_noisy
     from pngan.runtime import select_device
-    from pngan.train.checkpoint import build_network
+    from pngan.models import build as build_network
     from pngan.train.config import GanConfig
-    from pngan.train.gan import build_input_noise, input_spec
+    from pngan.noise.synthetic import build_input_noise, input_spec
 
     device = select_device("auto")
     torch.manual_seed(0)
-    network = build_network(generator, generator_kwargs).to(device).eval()
+    network = build_network(generator, trusted=True, **generator_kwargs).to(device).eval()
     noise = build_input_noise(input_spec(GanConfig().to_dict()))
     clean = torch.rand(1, 3, height, width)
     if device.type == "cuda":

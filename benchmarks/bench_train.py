@@ -54,7 +54,7 @@ def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, re
 
 
 def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, options: dict[str, Any]):
-    from pngan.train.checkpoint import build_network
+    from pngan.models import build as build_network
     from pngan.train.common import NanGuard, Runtime
     from pngan.train.config import GanConfig
     from pngan.train.distributed import DistContext
@@ -73,7 +73,7 @@ def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: 
         **options,
     )
     ctx = DistContext(device=device)
-    denoiser = build_network(networks["denoiser"], networks.get("denoiser_kwargs", {}))
+    denoiser = build_network(networks["denoiser"], trusted=True, **networks.get("denoiser_kwargs", {}))
     return PnganTask(cfg, Runtime(ctx, precision), denoiser, None, NanGuard(10**9, ctx))
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from pngan import params as P
-from pngan.io import DataError
+from pngan.errors import report_user_errors
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -44,7 +43,7 @@ def _finish(summary: dict[str, Any], path: Path | None) -> None:
 
 def cmd_train_pngan(args: argparse.Namespace) -> int:
     from pngan.data.patches import training_sets
-    from pngan.train.checkpoint import load_network_file
+    from pngan.models.files import load_network_file
     from pngan.train.config import GanConfig
     from pngan.train.gan import train_pngan
 
@@ -96,8 +95,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pngan.generate import score_folders
+    from pngan.generate import check_report_path, score_folders
 
+    if args.json is not None:
+        check_report_path(args.json)  # now, not after minutes of scoring
     scores = score_folders(args.clean, args.real, args.fake)
     rows = scores["images"] + [{"name": f"mean ({scores['n_images']} images, {scores['n_draws']} draw(s))", **scores["mean"]}]
     width = max(len(r["name"]) for r in rows)
@@ -118,22 +119,22 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="noise clean images with a trained generator")
     g.add_argument("--checkpoint", type=Path, required=True, help="generator.pt (or a training checkpoint.pt)")
     g.add_argument("--input", type=Path, required=True, help="folder of clean images")
-    g.add_argument("--output", type=Path, required=True, help="folder for the noisy PNGs (must be empty or new)")
+    g.add_argument("--output", type=Path, required=True, help="folder for the noisy PNGs (new or empty, and outside --input)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--samples", type=int, default=None, help="L draws per image into OUTPUT/1 ... OUTPUT/L")
+    g.add_argument("--samples", type=int, default=None, help="L >= 1 draws per image into OUTPUT/1 ... OUTPUT/L")
     g.add_argument("--setting", type=int, choices=(1, 2), default=None, help="synthetic input (default: the one trained on)")
     g.add_argument("--device", default="auto")
     g.add_argument("--tile", type=int, default=512, help="tile size in pixels (0: whole image at once)")
     g.add_argument("--overlap", type=int, default=32, help="context pixels around each tile, cropped off")
     g.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    g.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    g.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder (replaces only the <name>.png files written)")
     g.set_defaults(run=cmd_generate)
 
     e = sub.add_parser("evaluate", help="score fake noisy images against real ones")
     e.add_argument("--clean", type=Path, required=True)
     e.add_argument("--real", type=Path, required=True)
     e.add_argument("--fake", type=Path, required=True, help="fake noisy folder (or its numbered draw folders 1 ... L)")
-    e.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
+    e.add_argument("--json", type=Path, default=None, help="also write the scores as JSON to this file (missing folders are created)")
     e.set_defaults(run=cmd_evaluate)
 
     for name, section, runner in (("train-pngan", "train_pngan", cmd_train_pngan), ("train-denoiser", "denoiser_real", cmd_train_denoiser)):
@@ -155,11 +156,4 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from pngan.train.checkpoint import CheckpointError
-    from pngan.train.common import TrainingDiverged
-
-    try:
-        return args.run(args)
-    except (P.ParamsError, DataError, CheckpointError, FileExistsError, FileNotFoundError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return report_user_errors(lambda: args.run(args))

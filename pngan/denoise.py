@@ -12,14 +12,13 @@ from pngan.data.pairs import Pair
 from pngan.io import to_image, to_tensor
 from pngan.metrics import psnr, ssim_rgb, ssim_y
 from pngan.models import final_output
+from pngan.models.tiling import apply_tiled
 from pngan.runtime import autocast
 
 
 @torch.no_grad()
 def denoise(network: nn.Module, noisy, device: torch.device, precision: str = "fp32", tile: int = 1024):
     """Denoised uint8 H x W x 3 image from a uint8 one; large images go tile by tile."""
-    from pngan.generate import apply_tiled
-
     x = to_tensor(noisy)[None].to(device)
     with autocast(device, precision):
         out = apply_tiled(lambda t: final_output(network(t)), x, tile, overlap=32).float()

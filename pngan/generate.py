@@ -3,66 +3,71 @@
     generator, info = load_generator("runs/pngan/generator.pt")
     noise = build_input_noise(info["input"])                          # the synthetic input it expects
     fake = generate_noisy(generator, noise, clean, seed=0)             # (1, 3, H, W) in 8-bit levels
+    model = GeneratorNoise.from_file("runs/pngan/generator.pt")        # the same, as a noise model
     generate_folder("runs/pngan/generator.pt", "clean/", "fake/")     # one PNG per clean image
     scores = score_folders("clean/", "real/", "fake/")                # AKLD / KLD / PSNR per image
 
-Large images are processed in tiles whose borders (`overlap` pixels of context on each side)
-are computed and thrown away, so a generator whose receptive field fits in the overlap gives
-exactly the untiled result; SMNet's global channel attention makes tiles differ very slightly.
+Large images go through the generator tile by tile (`pngan.models.tiling`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from pngan.data.pairs import _by_stem as _unique_stems
 from pngan.data.pairs import list_images, read_clean_folder
 from pngan.data.sampling import keyed_generator
-from pngan.io import DataError, read_image, to_image, to_tensor, write_png
+from pngan.errors import OutputError
+from pngan.io import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
+from pngan.models.files import load_network_file
+from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize
+from pngan.noise.synthetic import build_input_noise, spec_for_setting
 from pngan.runtime import autocast, select_device
-from pngan.train.checkpoint import load_network_file
-from pngan.train.gan import build_input_noise, input_spec
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The generator of a PNGAN generator file (or training checkpoint), in eval mode, and the
-    file's description (arch, kwargs, `input` spec, summary)."""
+    file's description (arch, kwargs, `input` spec, summary). Safe on untrusted files."""
     return load_network_file(path, "generator", device)
 
 
-def input_for_setting(info: dict[str, Any], setting: int | None) -> dict[str, Any]:
-    """The synthetic-input spec to use: the trained one, or that of another `setting`."""
-    trained = info["input"]
-    if setting is None or setting == trained["setting"]:
-        return trained
-    sigma = trained["noise_kwargs"].get("sigma", 50 / 255)
-    return input_spec({"setting": setting, "input_sigma": sigma, "input_noise": "auto", "input_noise_kwargs": {}})
+class GeneratorNoise(NoiseModel):
+    """A trained generator used as a noise model, like any classical one: y = G(y_s), with y_s
+    drawn from the input noise it was trained with, G applied tile by tile."""
 
+    name = "pngan"
 
-@torch.no_grad()
-def apply_tiled(network: nn.Module, image: torch.Tensor, tile: int = 512, overlap: int = 32) -> torch.Tensor:
-    """`network(image)` computed tile by tile: each `tile` x `tile` block is run with `overlap`
-    pixels of context on each side, which are then cropped off. `tile <= 0` runs it whole."""
-    if tile <= 0 or (image.shape[-2] <= tile and image.shape[-1] <= tile):
-        return network(image)
-    if overlap < 0:
-        raise ValueError(f"overlap must be >= 0, got {overlap}")
-    height, width = image.shape[-2:]
-    out = torch.empty_like(image)
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
-            y1, x1 = min(bottom + overlap, height), min(right + overlap, width)
-            block = network(image[..., y0:y1, x0:x1])
-            out[..., top:bottom, left:right] = block[..., top - y0 : bottom - y0, left - x0 : right - x0]
-    return out
+    def __init__(self, generator: nn.Module, input_noise: NoiseModel, input_name: str, precision: str = "fp32",
+                 tile: int = 512, overlap: int = 32, info: dict[str, Any] | None = None):
+        self.generator, self.input_noise, self.input_name = generator.eval(), input_noise, input_name
+        self.precision, self.tile, self.overlap, self.info = precision, tile, overlap, info or {}
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: torch.device | str = "cpu", **options: Any) -> "GeneratorNoise":
+        """Load a generator file (or training checkpoint) written by `train_pngan`."""
+        generator, info = load_generator(path, device)
+        spec = info["input"]
+        return cls(generator, build_input_noise(spec), spec["noise"], info={"file": str(path), "arch": info.get("arch"), "input": spec}, **options)
+
+    @torch.no_grad()
+    def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        y_s = self.input_noise.sample(clean, generator)
+        with autocast(clean.device, self.precision):
+            return apply_tiled(self.generator, y_s, self.tile, self.overlap).float()
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.info)
 
 
 def image_seed(name: str) -> int:
@@ -93,12 +98,83 @@ def generate_noisy(
     return quantize(fake.float())
 
 
-def _prepare_output(output_dir: Path, overwrite: bool) -> None:
+# ---- writing a folder ---------------------------------------------------------------------------
+# Safe by default: an output never is, contains or lies inside the input; it appears whole or not
+# at all; --overwrite replaces only the <stem>.png files this command writes.
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image read under the kit's policy (`pngan.io.read_image`), so every
+    input that would be refused is refused before any work is done."""
+    height, width = read_image(path).shape[:2]
+    return width, height
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` (existing or not) is `folder` or lies inside it, links resolved. samefile
+    also catches what resolve() misses (bind mounts, case-insensitive file systems)."""
+    folder, path = folder.resolve(), path.resolve()
+    return any(p == folder or (p.exists() and folder.exists() and os.path.samefile(p, folder)) for p in (path, *path.parents))
+
+
+def _refuse_overlap(output_dir: Path, input_dir: Path) -> None:
+    # Noisy images inside the clean folder would be read back as clean ones (or replace them).
+    if _inside(output_dir, input_dir):
+        raise OutputError(f"{output_dir}: output folder is (or lies inside, links resolved) the input folder {input_dir}; choose a folder outside it")
+    if _inside(input_dir, output_dir):
+        raise OutputError(f"{output_dir}: output folder contains the input folder {input_dir}; choose a folder outside it")
+
+
+def _prepare_output(output_dir: Path, files: list[Path], samples: int | None, overwrite: bool) -> None:
+    """Refuse, before any work, an output that the `files` (relative paths) cannot be written
+    into without touching what is already there."""
+    if output_dir.is_symlink() and not output_dir.exists():
+        raise OutputError(f"{output_dir}: is a link to a missing folder ({os.readlink(output_dir)}); create that folder or choose another output")
     if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"{output_dir}: exists and is not a folder")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir}: output folder is not empty; choose another folder or pass --overwrite")
-    output_dir.mkdir(parents=True, exist_ok=True)
+        raise OutputError(f"{output_dir}: exists and is not a folder; choose a folder")
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    if not overwrite:
+        raise OutputError(f"{output_dir}: output folder is not empty; choose another folder or pass --overwrite (it replaces only the images this command writes)")
+    for path in (output_dir / f for f in files):
+        if path.is_dir() or (path.parent.exists() and not path.parent.is_dir()):
+            raise OutputError(f"{path}: a folder or file is in the way of the image to write; move it away or choose another output")
+    # `evaluate` scores the numbered folders as draws, ignoring images beside them: no mixing runs
+    draws = {str(i) for i in range(1, (samples or 0) + 1)}
+    stale = sorted(p.name + "/" * p.is_dir() for p in output_dir.iterdir() if (p.is_dir() and p.name.isdigit() and p.name not in draws) or (samples and is_image_file(p)))
+    if stale:
+        raise OutputError(f"{output_dir}: holds {', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''} from another run, which `evaluate` would mix with this one; remove them or choose another output")
+
+
+@contextlib.contextmanager
+def _staging(output_dir: Path) -> Iterator[Path]:
+    """A hidden folder to write into, removed on exit whatever happens (a failed run leaves
+    nothing that blocks the rerun). It sits beside the output, on the same file system, so
+    that publishing is renames; inside an existing output where that is a mount point or its
+    parent is not writable (`--output .` in a home folder)."""
+    real = output_dir.resolve()
+    real.parent.mkdir(parents=True, exist_ok=True)
+    inside = real.is_dir() and (os.stat(real).st_dev != os.stat(real.parent).st_dev or not os.access(real.parent, os.W_OK))
+    home = real if inside else real.parent
+    stage = Path(tempfile.mkdtemp(dir=home, prefix=f".{real.name}.partial-"))
+    umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp's 0700 would become the output folder's mode
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(stage: Path, output_dir: Path, files: list[Path]) -> None:
+    """Move the finished files into place: a new output in one rename, an existing one file by file."""
+    real = output_dir.resolve()
+    if not real.exists():
+        os.rename(stage, real)
+        return
+    for name in files:
+        (real / name).parent.mkdir(exist_ok=True)
+        os.replace(stage / name, real / name)
 
 
 def generate_folder(
@@ -115,59 +191,109 @@ def generate_folder(
     overwrite: bool = False,
 ) -> list[Path]:
     """Write one 8-bit PNG per clean image of `input_dir` into `output_dir`, same stem; with
-    `samples` L, L independent draws into output_dir/1 ... output_dir/L. Returns the files."""
-    output_dir = Path(output_dir)
-    pairs = read_clean_folder(input_dir)
+    `samples` L, L independent draws into output_dir/1 ... output_dir/L. Returns the files.
+    Everything that can be checked cheaply is checked before any image is written."""
+    if samples is not None and samples < 1:
+        raise ValueError(f"--samples {samples}: must be >= 1 (draws per image; leave it out for one image per input)")
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    pairs = read_clean_folder(input_dir)  # lists the folder, refuses a.png beside a.jpg
+    draws = [Path()] if samples is None else [Path(str(i + 1)) for i in range(samples)]
+    for draw in draws:  # a numbered folder may itself be a link into the input
+        _refuse_overlap(output_dir / draw, input_dir)
+    files = [draw / f"{pair.name}.png" for pair in pairs for draw in draws]
+    _prepare_output(output_dir, files, samples, overwrite)
+    for pair in pairs:
+        _image_size(pair.clean.path)
     generator, info = load_generator(checkpoint, select_device(device))
-    spec = input_for_setting(info, setting)
+    spec = spec_for_setting(info["input"], setting)
     if spec != info["input"]:
         print(f"note: the generator was trained on {info['input']}, now fed {spec}", flush=True)
     noise = build_input_noise(spec)
-    _prepare_output(output_dir, overwrite)
-    folders = [output_dir] if samples is None else [output_dir / str(i + 1) for i in range(samples)]
-    written = []
     from tqdm.auto import tqdm
 
-    for pair in tqdm(pairs, desc="generate", dynamic_ncols=True):
-        clean = to_tensor(pair.clean.load()).unsqueeze(0)
-        for index, folder in enumerate(folders):
-            fake = generate_noisy(generator, noise, clean, seed, tile, overlap, precision, pair.name, index)
-            written.append(write_png(folder / f"{pair.name}.png", to_image(fake[0])))
-    return written
+    with _staging(output_dir) as stage:
+        for pair in tqdm(pairs, desc="generate", dynamic_ncols=True):
+            clean = to_tensor(pair.clean.load()).unsqueeze(0)
+            for index, draw in enumerate(draws):
+                fake = generate_noisy(generator, noise, clean, seed, tile, overlap, precision, pair.name, index)
+                write_png(stage / draw / f"{pair.name}.png", to_image(fake[0]))
+        _publish(stage, output_dir, files)
+    return [output_dir / f for f in files]
 
 
 # ---- scoring ------------------------------------------------------------------------------------
 
+# AKLD's 7x7 window reflect-pads 3 pixels, which needs more than 3 per side (metrics.local_variance).
+MIN_SIDE = 4
+
 
 def _by_stem(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in list_images(folder)}
+    """Image files by stem; `a.png` beside `a.bmp` is refused, naming both (which one to score?)."""
+    return _unique_stems(list_images(folder), folder)
 
 
 def _draw_folders(fake_dir: Path) -> list[Path]:
-    """The fake folder itself, or its numbered sample folders 1 ... L."""
+    """The fake folder itself, or its numbered sample folders 1 ... L (not both: images beside
+    the numbered folders would be silently left out)."""
     numbered = sorted((p for p in fake_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)) if fake_dir.is_dir() else []
+    loose = [p.name for p in fake_dir.iterdir() if is_image_file(p)] if numbered else []
+    if loose:
+        raise DataError(f"{fake_dir}: holds both images ({', '.join(sorted(loose)[:3])}{', ...' if len(loose) > 3 else ''}) and numbered draw folders; keep one layout")
     return numbered or [fake_dir]
+
+
+def _refuse_unpaired(clean_dir: Path, clean_files: dict[str, Path], side: str, folder: Path, files: dict[str, Path]) -> None:
+    extra = sorted(files.keys() - clean_files.keys())
+    if extra:
+        shown = ", ".join(files[n].name for n in extra[:3]) + (", ..." if len(extra) > 3 else "")
+        raise DataError(f"{folder}: {len(extra)} {side} image(s) without a clean partner in {clean_dir} ({shown}); remove them or add their clean images")
+    missing = sorted(clean_files.keys() - files.keys())
+    if missing:
+        raise DataError(f"{clean_files[missing[0]]}: no {side} image named '{missing[0]}' in {folder} ({len(missing)} missing in all)")
+
+
+def _check_sizes(clean: Path, others: list[Path]) -> None:
+    """From the headers, before any scoring: every image of a set the clean one's size, >= MIN_SIDE."""
+    width, height = _image_size(clean)
+    if min(width, height) < MIN_SIDE:
+        raise DataError(f"{clean}: image is {width}x{height} pixels; AKLD needs at least {MIN_SIDE}x{MIN_SIDE} (7x7 window); remove it or use larger images")
+    for path in others:
+        size = _image_size(path)
+        if size != (width, height):
+            raise DataError(f"{path}: size {size[0]}x{size[1]} differs from its clean image {clean} ({width}x{height})")
+
+
+def check_report_path(path: Path, option: str = "--json") -> None:
+    """Refuse, before the work, a report file that cannot be written (a missing folder is created)."""
+    if path.is_dir():
+        raise OutputError(f"{path}: {option} names a folder; give a file name such as {path / 'scores.json'}")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise OutputError(f"{path}: {option} names an image file, which the JSON would replace; give a .json file name")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{path}: {option} goes through {existing}, which is a file, not a folder")
 
 
 def score_folders(clean_dir: str | Path, real_dir: str | Path, fake_dir: str | Path) -> dict[str, Any]:
     """AKLD and KLD of the fake noise against the real noise, and both noisy images' PSNR, per
     image (paired by file stem) and their means. A fake folder with numbered subfolders
-    (`generate --samples L`) counts as L draws per image."""
+    (`generate --samples L`) counts as L draws per image. Every image must have its partners."""
     from pngan.metrics import akld, kld_histogram, psnr
 
-    clean_files, real_files = _by_stem(Path(clean_dir)), _by_stem(Path(real_dir))
-    draws = [_by_stem(folder) for folder in _draw_folders(Path(fake_dir))]
+    clean_dir, real_dir = Path(clean_dir), Path(real_dir)
+    clean_files, real_files = _by_stem(clean_dir), _by_stem(real_dir)
+    folders = _draw_folders(Path(fake_dir))
+    draws = [_by_stem(folder) for folder in folders]
+    _refuse_unpaired(clean_dir, clean_files, "real", real_dir, real_files)
+    for d, (folder, files) in enumerate(zip(folders, draws), 1):
+        _refuse_unpaired(clean_dir, clean_files, f"fake ({d})", folder, files)
+    for name in sorted(clean_files):
+        _check_sizes(clean_files[name], [real_files[name]] + [d[name] for d in draws])
     rows = []
     for name in sorted(clean_files):
-        for side, files in [("real", real_files)] + [(f"fake ({d})", f) for d, f in enumerate(draws, 1)]:
-            if name not in files:
-                raise DataError(f"{clean_files[name]}: no {side} image named '{name}'")
         clean = to_tensor(read_image(clean_files[name])).unsqueeze(0)
         real = to_tensor(read_image(real_files[name])).unsqueeze(0)
         fakes = [to_tensor(read_image(d[name])).unsqueeze(0) for d in draws]
-        for path, image in [(real_files[name], real)] + [(d[name], f) for d, f in zip(draws, fakes)]:
-            if image.shape != clean.shape:
-                raise DataError(f"{path}: size {image.shape[-1]}x{image.shape[-2]} differs from its clean image {clean_files[name]} ({clean.shape[-1]}x{clean.shape[-2]})")
         fake = torch.stack(fakes)
         rows.append(
             {
@@ -178,7 +304,5 @@ def score_folders(clean_dir: str | Path, real_dir: str | Path, fake_dir: str | P
                 "psnr_fake": float(np.mean([float(psnr(f, clean)[0]) for f in fakes])),
             }
         )
-    if not rows:
-        raise DataError(f"{clean_dir}: no clean images")
     keys = ("akld", "kld", "psnr_real", "psnr_fake")
     return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}, "n_images": len(rows), "n_draws": len(draws)}

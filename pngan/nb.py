@@ -9,6 +9,11 @@ parameter of the notebook's `parameters` cell, otherwise the run stops before th
 starts. Values keep their YAML types (papermill's own `-p` flag would turn booleans into
 strings). The output folder is created, the kernel is pinned to `python3` and the notebook runs
 from the current directory, so relative paths are those of the repository root.
+
+A user error raised inside the notebook (a `pngan.errors` type, a bad value, a missing file) is
+printed as one line, `error: <message>`, instead of papermill's traceback, and the run exits
+with code 2; the executed notebook keeps the full traceback. With $PNGAN_ERROR_FILE set, that
+line is also written there (`make repro` prints it again after DVC's own summary).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pngan import params as P
+from pngan.errors import KitError, one_line, report_user_errors, user_error_names
 
 KERNEL = "python3"
 
@@ -58,26 +64,36 @@ def collect(sections: list[str], overrides: list[str], params_file: Path, links:
     return values
 
 
+class StageError(KitError):
+    """A user error raised inside a stage notebook (its message, without the traceback)."""
+
+
 def run(notebook: str | Path, output: str | Path, values: dict[str, Any], where: str = "parameters") -> Path:
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     notebook, output = Path(notebook), Path(output)
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: notebook not found")
     P.check_known(values, notebook_parameters(notebook), f"{where} -> {notebook}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=values,
-        kernel_name=KERNEL,
-        language="python",
-        cwd=os.getcwd(),
-        progress_bar=False,
-        log_output=False,
-        stdout_file=sys.stdout,
-        stderr_file=sys.stderr,
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=values,
+            kernel_name=KERNEL,
+            language="python",
+            cwd=os.getcwd(),
+            progress_bar=False,
+            log_output=False,
+            stdout_file=sys.stdout,
+            stderr_file=sys.stderr,
+        )
+    except PapermillExecutionError as err:
+        if err.ename not in user_error_names():
+            raise  # a bug: keep papermill's traceback
+        raise StageError(f"stage {notebook.stem}: {one_line(err.evalue)} (traceback in {output})") from None
     return output
 
 
@@ -91,14 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra parameter, YAML-typed")
     ap.add_argument("--params", type=Path, default=P.DEFAULT_FILE, help="parameters file (default params.yaml)")
     args = ap.parse_args(argv)
-    try:
+    error_file = os.environ.get("PNGAN_ERROR_FILE")
+
+    def execute() -> int:
         values = collect(args.section, args.set, args.params, args.links)
         where = f"{args.params} [{', '.join(args.section)}]" if args.section else "--set"
         run(args.notebook, args.output, values, where)
-    except (P.ParamsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return report_user_errors(execute, copy_to=error_file)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@ import contextlib
 import os
 import platform
 import random
+import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+from pngan.errors import ParamsError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -27,14 +30,28 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; anything else is passed to torch.device."""
+    """'auto' picks cuda, then mps, then cpu; anything else must name a device this machine has."""
     if name != "auto":
-        return torch.device(name)
+        return _available_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ParamsError(f"device '{name}' is not a device name; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ParamsError(f"device '{name}': this machine has no CUDA GPU usable by torch {torch.__version__}; use device auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ParamsError(f"device '{name}': this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ParamsError(f"device '{name}': MPS is not available here; use device auto or cpu")
+    return device
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -66,29 +83,78 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save to a temporary file in the same folder, then rename: never a torn checkpoint."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; on success it is flushed to disk, given the
+    mode the user's umask grants a new file, and renamed over `path` (never a torn file); on
+    failure it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save, atomically (see `atomic_path`): never a torn checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+# keys whose values depend on the machine or the moment, not on the settings and the data
+MACHINE_KEYS = re.compile(r"(^|_)seconds(_per_mp)?$|^(platform|python|torch|numpy|device_name)$")
+
+
+def split_machine_facts(data: Any) -> tuple[Any, Any]:
+    """(what a rerun reproduces, what depends on the machine or the moment), nested alike: the
+    first goes into hashed, committed outputs, the second into untracked run-info files."""
+    if not isinstance(data, dict):
+        return data, None
+    kept, machine = {}, {}
+    for key, value in data.items():
+        if MACHINE_KEYS.search(str(key)):
+            machine[key] = value
+            continue
+        kept[key], facts = split_machine_facts(value)
+        if facts:
+            machine[key] = facts
+    return kept, machine
 
 
 def run_info(device: torch.device | None = None, precision: str | None = None, seed: int | None = None) -> dict[str, Any]:

@@ -8,31 +8,18 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import TINY_GENERATOR_INPUT
 from trainer_standins import TinyDenoiser, TinyGenerator
 
 from pngan.cli import main
-from pngan.generate import apply_tiled, load_generator
+from pngan.generate import load_generator
+from pngan.models.tiling import apply_tiled
 from pngan.io import read_image, write_png
-from pngan.train.checkpoint import save_network_file
+from pngan.models import build
+from pngan.models.files import save_network_file
 
-INPUT = {"setting": 1, "noise": "trainer_standins:StandinAWGN", "noise_kwargs": {"sigma": 0.1}}
-
-
-@pytest.fixture
-def generator_file(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "generator.pt"
-    save_network_file(path, "generator", "trainer_standins:TinyGenerator", {"width": 4}, TinyGenerator(4), input=INPUT, summary={})
-    return path
-
-
-@pytest.fixture
-def clean_dir(tmp_path):
-    rng = np.random.default_rng(1)
-    folder = tmp_path / "clean"
-    for name, (h, w) in {"a": (30, 40), "b": (24, 24)}.items():
-        write_png(folder / f"{name}.png", rng.integers(30, 220, size=(h, w, 3), dtype=np.uint8))
-    return folder
+# the `generator_file` and `clean_dir` fixtures live in conftest.py (test_generate_safety uses them too)
+INPUT = TINY_GENERATOR_INPUT
 
 
 def _images(folder) -> dict[str, np.ndarray]:
@@ -53,7 +40,7 @@ def test_generate_writes_one_png_per_clean_image_reproducibly(tmp_path, generato
     # the generator's output equals G(y_s) for the recorded synthetic input, untiled
     from pngan.generate import generate_noisy
     from pngan.io import to_image, to_tensor
-    from pngan.train.gan import build_input_noise
+    from pngan.noise.synthetic import build_input_noise
 
     net, info = load_generator(generator_file)
     fake = generate_noisy(net, build_input_noise(info["input"]), to_tensor(clean["a.png"])[None], seed=0, tile=0, name="a")
@@ -98,14 +85,15 @@ def test_missing_and_incompatible_checkpoints_are_clear_errors(tmp_path, clean_d
         assert main(["generate", "--checkpoint", str(checkpoint), "--input", str(clean_dir), "--output", str(out)]) == 2
         return capsys.readouterr().err
 
-    assert f"{tmp_path / 'nope.pt'}: checkpoint not found" in run(tmp_path / "nope.pt")
+    assert f"{tmp_path / 'nope.pt'}: generator file not found" in run(tmp_path / "nope.pt")
     denoiser = save_network_file(tmp_path / "denoiser.pt", "denoiser", "trainer_standins:TinyDenoiser", {"width": 4}, TinyDenoiser(4))
     assert "is a 'pngan-denoiser' file, expected a PNGAN generator ('pngan-generator')" in run(denoiser)
-    wrong = save_network_file(tmp_path / "wrong.pt", "generator", "trainer_standins:TinyGenerator", {"width": 6}, TinyGenerator(4), input=INPUT)
-    assert "weights do not fit trainer_standins:TinyGenerator({'width': 6})" in run(wrong)
+    wrong = save_network_file(tmp_path / "wrong.pt", "generator", "dncnn", {"depth": 3, "width": 6}, build("dncnn", depth=3, width=4), input=INPUT)
+    err = run(wrong)
+    assert "weights do not fit DnCNN: shape mismatches" in err and len(err) < 600  # a few keys, not all
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
-    assert f"{junk}: cannot read checkpoint" in run(junk)
+    assert f"{junk}: not a PyTorch file, or damaged" in run(junk)
     plain = tmp_path / "plain.pt"
     torch.save(TinyGenerator(4).state_dict(), plain)
     assert "not a PNGAN generator file (no 'format' entry" in run(plain)
@@ -116,10 +104,11 @@ def test_generate_from_a_training_checkpoint(tmp_path, clean_dir):
 
     from pngan.train import train_pngan
 
-    train_pngan(tiny_gan_config(steps=1), tiny_pairs(), None, TinyDenoiser(4), tmp_path / "run")
+    cfg = tiny_gan_config(steps=1, generator="dncnn", generator_kwargs={"depth": 2, "width": 4}, input_noise="awgn")
+    train_pngan(cfg, tiny_pairs(), None, TinyDenoiser(4), tmp_path / "run")
     from_ckpt, info = load_generator(tmp_path / "run" / "checkpoint.pt")
     final, _ = load_generator(tmp_path / "run" / "generator.pt")
-    assert info["input"]["noise"] == "trainer_standins:StandinAWGN" and info["summary"]["step"] == 1
+    assert info["input"]["noise"] == "awgn" and info["summary"]["step"] == 1
     assert all(torch.equal(a, b) for a, b in zip(from_ckpt.state_dict().values(), final.state_dict().values()))
 
 
@@ -189,10 +178,10 @@ def test_train_commands_read_params_and_refuse_unknown_keys(tmp_path, capsys):
 
 
 def test_another_setting_changes_only_the_synthetic_input():
-    from pngan.generate import input_for_setting
+    from pngan.noise.synthetic import spec_for_setting
 
-    info = {"input": {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 0.1}}}
-    assert input_for_setting(info, None) == info["input"] == input_for_setting(info, 1)
-    assert input_for_setting(info, 2) == {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}
-    camera = {"input": {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}}
-    assert input_for_setting(camera, 1) == {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 50 / 255}}
+    trained = {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 0.1}}
+    assert spec_for_setting(trained, None) == trained == spec_for_setting(trained, 1)
+    assert spec_for_setting(trained, 2) == {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}
+    camera = {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}
+    assert spec_for_setting(camera, 1) == {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 50 / 255}}

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from trainer_standins import TinyDenoiser
 
 from pngan.io import write_png
-from pngan.train.checkpoint import save_network_file
+from pngan.models import build
+from pngan.models.files import save_network_file
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -42,7 +42,8 @@ def _train_resume_check(tmp_path: Path, nproc: int, device: str, precision: str)
     resumed from the checkpoint. Returns the first run's summary."""
     _write_pairs(tmp_path / "data" / "train", 4)
     denoiser = tmp_path / "denoiser.pt"
-    save_network_file(denoiser, "denoiser", "trainer_standins:TinyDenoiser", {"width": 4}, TinyDenoiser(4))
+    save_network_file(denoiser, "denoiser", "dncnn", {"depth": 2, "width": 4, "batch_norm": False},
+                      build("dncnn", depth=2, width=4, batch_norm=False))  # a file names registry networks only
     section = {
         "generator": "trainer_standins:TinyGenerator",
         "generator_kwargs": {"width": 4},
@@ -68,7 +69,7 @@ def _train_resume_check(tmp_path: Path, nproc: int, device: str, precision: str)
     assert summary["world_size"] == nproc and summary["steps"] == 3
     digests = summary["replica_digests"]
     assert len(digests) == nproc and len(set(digests)) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "generator.pt", "train_log.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "generator.pt", "run_info.json", "train_log.csv"]
     rows = (out / "train_log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["step", "1", "2", "3"]  # one process logs
     state = torch.load(out / "checkpoint.pt", weights_only=True)

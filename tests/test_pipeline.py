@@ -98,27 +98,66 @@ def test_each_stage_injects_only_known_parameters():
         assert given <= known, f"stage {name}: {sorted(given - known)} are not parameters of {notebook.name}"
 
 
-def _pngan_modules_used(module: str) -> set[Path]:
-    code = (
-        "import sys, importlib; importlib.import_module(sys.argv[1]);"
-        "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items())"
-        " if (n == 'pngan' or n.startswith('pngan.')) and getattr(m, '__file__', None)))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code, module], cwd=REPO, capture_output=True, text=True, check=True)
-    return {Path(p).resolve() for p in proc.stdout.split()}
+def _pngan_modules_used(stage: str, notebook: Path) -> set[Path]:
+    """The source files of every pngan module a stage loads, read statically (tests/import_graph.py):
+    the closure of its module pngan/stages/<stage>.py and of its notebook's imports, following
+    imports inside functions, the registries' lazy "pngan.x:Class" strings and parent packages."""
+    from import_graph import build_graph, closure, module_files, notebook_imports
+
+    files = module_files()
+    starts = [f"pngan.stages.{stage}"] + [edge.target for edge in notebook_imports(notebook, files)]
+    return {files[module] for module in closure(starts, build_graph())}
+
+
+def _is_empty_init(path: Path) -> bool:
+    return path.name == "__init__.py" and not path.read_text().strip()
+
+
+def _files_of(dep: Path) -> set[Path]:
+    """What a code dep stands for: the file, or a folder's .py files and notebooks."""
+    if dep.is_dir():
+        return {p for pattern in ("*.py", "*.ipynb") for p in dep.rglob(pattern) if "__pycache__" not in p.parts}
+    return {dep} if dep.exists() else set()
+
+
+def _shortest_deps(needed: set[Path]) -> list[str]:
+    """`needed` as deps: the topmost folder whose every file (empty __init__.py files aside) is
+    needed, else the file itself."""
+    deps = set()
+    for path in needed:
+        best = path
+        for folder in path.parents:
+            if folder == REPO or REPO not in folder.parents:
+                break
+            if all(p in needed or _is_empty_init(p) for p in _files_of(folder)):
+                best = folder
+        deps.add(str(best.relative_to(REPO)))
+    return sorted(deps)
 
 
 def test_each_stage_declares_the_code_it_runs():
-    """A stage whose code changed must rerun: its deps cover every pngan module that its stage module
-    imports (stage modules import at the top; registries load lazily, so their whole folder is a dep)."""
+    """A stage's deps under pngan/ and notebooks/ equal the code it runs: its notebook and every pngan
+    module it loads (a folder dep = all its .py files). A missing one leaves the stage stale when that
+    code changes; an extra one (a module it never loads) reruns it for nothing."""
+    problems = []
     for name, stage in _stages().items():
-        deps = [(REPO / d).resolve() for d in stage.get("deps", []) if "${" not in d]
-        used = _pngan_modules_used(f"pngan.stages.{name}")
-        uncovered = sorted(
-            str(p.relative_to(REPO)) for p in used
-            if p.name != "__init__.py" and not any(p == d or d in p.parents for d in deps)
-        )
-        assert not uncovered, f"stage {name}: add to its deps in dvc.yaml: {uncovered}"
+        notebook, _, _ = _stage_notebook(stage["cmd"])
+        loaded = _pngan_modules_used(name, notebook)
+        needed = {p for p in loaded if not _is_empty_init(p)} | {notebook}
+        code = [d for d in stage.get("deps", []) if d.split("/")[0] in ("pngan", "notebooks") and "${" not in d]
+        covered = {p: d for d in code for p in _files_of(REPO / d)}
+        absent = [d for d in code if not (REPO / d).exists()]
+        uncovered = sorted(str(p.relative_to(REPO)) for p in needed - set(covered))
+        unused = sorted(f"{p.relative_to(REPO)} (dep {d})" for p, d in covered.items()
+                        if p not in loaded and p != notebook and not _is_empty_init(p))
+        if absent or uncovered or unused:
+            problems.append(
+                f"stage {name}:" + (f"\n  deps that do not exist: {absent}" if absent else "")
+                + (f"\n  loaded but not a dep: {uncovered}" if uncovered else "")
+                + (f"\n  a dep but never loaded: {unused}" if unused else "")
+                + f"\n  its pngan/notebooks deps should be: {_shortest_deps(needed)}"
+            )
+    assert not problems, "dvc.yaml deps differ from the code each stage runs:\n" + "\n".join(problems)
 
 
 TABLE = re.compile(r"<!-- BEGIN (\S+) -->\n(.*?)<!-- END \1 -->", re.S)

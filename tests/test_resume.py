@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 
 import numpy as np
 
@@ -118,12 +119,13 @@ def test_finished_run_is_not_retrained_and_longer_runs_continue(tmp_path):
     data = tiny_pairs()
     done = train_denoiser(cfg, data, None, tmp_path)
     first = torch.load(tmp_path / "denoiser.pt", weights_only=True)["state_dict"]
+    saved = json.loads((tmp_path / "run_info.json").read_text())["train_seconds"]  # unrounded, beside the checkpoint
+    assert 0 < saved <= done["seconds"] + 0.01
     again = train_denoiser(cfg, data, None, tmp_path)
     assert again["resumed_from"] == 2 and again["steps"] == 2
     # the rerun reports the run's training time and last losses, not those of an empty session
     assert again["last_losses"] == done["last_losses"] != {}
-    saved = again["seconds"] - again["session_seconds"]  # the time recorded with the checkpoint
-    assert 0 < saved <= done["seconds"] + 0.01
+    assert again["seconds"] == pytest.approx(saved + again["session_seconds"], abs=0.01)
     _assert_same_tree(first, torch.load(tmp_path / "denoiser.pt", weights_only=True)["state_dict"])
     longer = train_denoiser(tiny_denoiser_config(steps=3), data, None, tmp_path)
     assert longer["resumed_from"] == 2 and longer["steps"] == 3

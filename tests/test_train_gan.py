@@ -209,7 +209,7 @@ def test_fresh_input_noise_per_step_and_fixed_mode_per_image():
 
 
 def test_input_spec_of_the_two_settings():
-    from pngan.train.gan import input_spec
+    from pngan.noise.synthetic import input_spec
 
     assert input_spec(GanConfig(input_sigma=0.1).to_dict()) == {"setting": 1, "noise": "awgn", "noise_kwargs": {"sigma": 0.1}}
     assert input_spec(GanConfig(setting=2).to_dict()) == {"setting": 2, "noise": "camera_random", "noise_kwargs": {}}
@@ -252,7 +252,7 @@ def test_config_from_dict_parses_yaml_numbers_and_names_unknown_keys():
         GanConfig.from_dict({"w_advv": 1.0}, where="train_pngan")
     with pytest.raises(ParamsError, match=r"GanConfig.steps: expected an integer, got 'many'"):
         GanConfig.from_dict({"steps": "many"})
-    with pytest.raises(ValueError, match="setting must be 1 or 2, got 3"):
+    with pytest.raises(ParamsError, match="setting must be 1 or 2, got 3"):
         GanConfig.from_dict({"setting": 3})
 
 

@@ -93,7 +93,7 @@ def test_corrupt_file(tmp_path):
     path = tmp_path / "corrupt.pth"
     torch.save(_tiny(1).state_dict(), path)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(DataError, match=f"^{path}: cannot read weights"):
+    with pytest.raises(DataError, match=f"^{path}: not a PyTorch file, or damaged"):
         read_state_dict(path)
 
 

@@ -5,12 +5,11 @@ Modules are imported on first use, so importing `pngan.models` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-
 import torch.nn as nn
 
-# registry name -> "module:Class"
-REGISTRY: dict[str, str] = {
+from pngan.registry import Registry
+
+REGISTRY = Registry("network", {
     "smnet": "pngan.models.smnet:SMNet",  # PNGAN generator (paper)
     "simnet": "pngan.models.simnet:SIMNet",  # the generator the authors shipped
     "pixel_discriminator": "pngan.models.discriminator:PixelDiscriminator",
@@ -19,18 +18,16 @@ REGISTRY: dict[str, str] = {
     "mirnet": "pngan.models.mirnet:MIRNet",
     "mprnet": "pngan.models.mprnet:MPRNet",
     "vgg19": "pngan.models.vgg:VGG19Features",  # perceptual features from a local weights file
-}
+})
 
 
-def build(kind: str, **kwargs) -> nn.Module:
-    if kind not in REGISTRY:
-        raise KeyError(f"unknown network '{kind}'; known: {', '.join(sorted(REGISTRY))}")
-    module, cls = REGISTRY[kind].split(":")
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+def build(kind: str, /, *, trusted: bool = False, **kwargs) -> nn.Module:
+    """A network by registry name; a 'module:Class' path only from the user's own settings."""
+    return REGISTRY.build(kind, kwargs, trusted)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters, shared modules counted once."""
+    """All parameters (trainable or frozen), shared modules counted once."""
     return sum(p.numel() for p in model.parameters())
 
 

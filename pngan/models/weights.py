@@ -11,11 +11,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from pngan.io import DataError
+from pngan.errors import CheckpointError, DataError
 
 WRAPPER_KEYS = ("state_dict", "params", "model")
 SHOWN = 5  # items listed per kind of mismatch
@@ -23,16 +24,22 @@ SHOWN = 5  # items listed per kind of mismatch
 StateDict = Mapping[str, torch.Tensor]
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a weights file into a plain, unprefixed state dict (see the module docstring)."""
+def read_torch_file(path: str | os.PathLike, what: str = "checkpoint", error: type[Exception] = CheckpointError) -> Any:
+    """torch.load of tensors and plain values only (never code); any failure is one `error` line."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: weights file not found")
+        raise error(f"{path}: {what} not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load raises many types for a damaged or foreign file
-        raise DataError(f"{path}: cannot read weights ({type(err).__name__}: {err})") from err
-    return unwrap_state_dict(obj, str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types; its advice (weights_only=False) must never reach the user
+        if "can still be loaded" in str(err):
+            raise error(f"{path}: holds Python objects besides tensors and plain values, which the kit never unpickles (it could run code); re-save its state_dict") from None
+        raise error(f"{path}: not a PyTorch file, or damaged (truncated, or not written by torch.save)") from None
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a weights file into a plain, unprefixed state dict (see the module docstring)."""
+    return unwrap_state_dict(read_torch_file(path, "weights file", DataError), str(path))
 
 
 def unwrap_state_dict(obj: object, name: str = "<state dict>") -> dict[str, torch.Tensor]:

@@ -6,19 +6,17 @@ Modules are imported on first use, so importing `pngan.noise` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-
 from pngan.noise.base import NoiseModel, quantize
+from pngan.registry import Registry, RegistryError
 
-# registry name -> "module:Class"
-REGISTRY: dict[str, str] = {
+REGISTRY = Registry("noise model", {
     "awgn": "pngan.noise.gaussian:AWGN",  # fixed sigma (the paper's Setting 1: 50/255)
     "awgn_fitted": "pngan.noise.gaussian:FittedAWGN",
     "heteroscedastic": "pngan.noise.gaussian:Heteroscedastic",  # Var = a_c x + b_c per channel
     "correlated": "pngan.noise.gaussian:CorrelatedGaussian",  # i.i.d. noise blurred by a small kernel
     "camera_random": "pngan.noise.camera:CameraRandom",  # unprocessing with published ranges
     "camera_fitted": "pngan.noise.camera:CameraFitted",  # unprocessing with fitted noise levels
-}
+})
 
 
 # Display names for tables and figures, best references first, the paper's fixed input last.
@@ -42,11 +40,9 @@ def label(key: str) -> str:
     return f"{name.replace(', fitted', '')}, fitted per {per}" if group else name
 
 
-def build(kind: str, **params) -> NoiseModel:
-    if kind not in REGISTRY:
-        raise KeyError(f"unknown noise model '{kind}'; known: {', '.join(sorted(REGISTRY))}")
-    module, cls = REGISTRY[kind].split(":")
-    return getattr(importlib.import_module(module), cls)(**params)
+def build(kind: str, /, *, trusted: bool = False, **params) -> NoiseModel:
+    """A noise model by registry name; a 'module:Class' path only from the user's own settings."""
+    return REGISTRY.build(kind, params, trusted)
 
 
-__all__ = ["NoiseModel", "quantize", "build", "label", "LABELS", "REGISTRY"]
+__all__ = ["NoiseModel", "RegistryError", "quantize", "build", "label", "LABELS", "REGISTRY"]

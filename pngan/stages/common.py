@@ -1,4 +1,10 @@
-"""What every stage shares: parameters from a notebook namespace, output folders, metrics files."""
+"""What every stage shares: parameters from a notebook namespace, output folders, metrics files.
+
+Committed outputs hold only what a rerun reproduces. What differs between machines and runs
+(wall-clock seconds, the platform, library versions) goes to an untracked run-info file beside
+the pipeline's outputs, `reports/run_info/...` (see `write_json`), so `git status` after a
+reproduction is empty exactly when the science reproduced.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ import dataclasses
 import inspect
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from pngan.paths import scratch_dir
-from pngan.runtime import atomic_write_text
+from pngan.runtime import MACHINE_KEYS, atomic_write_text, split_machine_facts
+
+METRICS_DIR, RUN_INFO_DIR = Path("reports/metrics"), Path("reports/run_info")
 
 
 def collect(fn: Callable, namespace: dict[str, Any], config: type | None = None) -> dict[str, Any]:
@@ -24,13 +33,15 @@ def collect(fn: Callable, namespace: dict[str, Any], config: type | None = None)
 
 
 def copy_logs(run_dir: Path, plots_dir: str | Path | None, names: tuple[str, ...]) -> None:
-    """Copy a run's CSV logs to the committed plots folder that `dvc plots` reads."""
+    """Copy a run's CSV logs to the committed plots folder that `dvc plots` reads, without their
+    wall-clock columns (the run folder keeps them)."""
     if plots_dir is None:
         return
-    Path(plots_dir).mkdir(parents=True, exist_ok=True)
     for name in names:
         if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, Path(plots_dir) / name)
+            log = pd.read_csv(run_dir / name, dtype=str, keep_default_na=False)
+            kept = log[[c for c in log.columns if not MACHINE_KEYS.search(c)]]
+            atomic_write_text(Path(plots_dir) / name, kept.to_csv(index=False, lineterminator="\n"))
 
 
 def out_dir(path: str | Path | None, stage: str) -> Path:
@@ -52,7 +63,20 @@ def _round(value: Any, digits: int = 6) -> Any:
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
-    return atomic_write_text(path, json.dumps(_round(data), indent=2, sort_keys=True) + "\n")
+    """Write a stage's metrics without machine facts; those go to `run_info_path(path)`."""
+    kept, machine = split_machine_facts(_round(data))
+    if machine:
+        atomic_write_text(run_info_path(path), json.dumps(machine, indent=2, sort_keys=True) + "\n")
+    return atomic_write_text(path, json.dumps(kept, indent=2, sort_keys=True) + "\n")
+
+
+def run_info_path(metrics_file: str | Path) -> Path:
+    """reports/metrics/x/y.json -> reports/run_info/x/y.json (untracked); elsewhere a sibling y.run.json."""
+    path = Path(metrics_file)
+    try:
+        return RUN_INFO_DIR / path.relative_to(METRICS_DIR)
+    except ValueError:
+        return path.with_suffix(".run.json")
 
 
 def read_json(path: str | Path, what: str = "metrics") -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pngan.data.patches import PairDataset, training_sets
 from pngan.data.readers import read_dataset
 from pngan.data.submission import write_dnd_submission, write_sidd_submission
 from pngan.denoise import denoise, score_denoiser
-from pngan.noise.learned import GeneratorNoise
+from pngan.generate import GeneratorNoise
 from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
@@ -31,7 +31,8 @@ from pngan.stages.generate import noise_images
 from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import load_split, prepared_or_smoke
 from pngan.stages.train_pngan import generator_or_smoke
-from pngan.train.checkpoint import build_network, load_network_file
+from pngan.models import build as build_network
+from pngan.models.files import load_network_file
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, load_initial_weights, train_denoiser
 from pngan.data.sampling import MixedPairDataset
@@ -107,7 +108,7 @@ def starting_denoiser(start: str | dict | None, device: torch.device) -> tuple[t
         if unknown or "arch" not in start or "weights" not in start:
             raise ValueError(f"finetune.starts: a released-weights start is {{arch, arch_kwargs, weights}}, got {sorted(start)}")
         kwargs = dict(start.get("arch_kwargs") or {})
-        network = build_network(start["arch"], kwargs)
+        network = build_network(start["arch"], trusted=True, **kwargs)  # params.yaml: the user's own settings
         load_initial_weights(network, start["weights"])
         return network.to(device).eval(), start["arch"], kwargs, str(start["weights"])
     path = denoiser_or_smoke(start)

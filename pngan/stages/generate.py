@@ -23,7 +23,7 @@ from pngan.data.splits import group_metrics
 from pngan.io import DataError, read_image, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
-from pngan.noise.learned import GeneratorNoise
+from pngan.generate import GeneratorNoise
 from pngan.runtime import run_info, select_device
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json

@@ -8,10 +8,7 @@ denoiser gets when it learns from generated instead of real noise (lower is bett
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
-
-import torch
 
 from pngan.data.patches import PairDataset, training_sets
 from pngan import plots
@@ -21,9 +18,9 @@ from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
 from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
-from pngan.noise.learned import GeneratorNoise
+from pngan.generate import GeneratorNoise
 from pngan.runtime import run_info, select_device
-from pngan.train.checkpoint import load_network_file
+from pngan.models.files import load_network_file
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 

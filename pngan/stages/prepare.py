@@ -22,7 +22,7 @@ from pngan import plots
 from pngan.data import simulate
 from pngan.data.pairs import ArrayImage, Pair, read_clean_folder
 from pngan.data.patches import make_patch_set, read_patch_set
-from pngan.data.readers import read_dataset
+from pngan.data.readers import KINDS, read_dataset
 from pngan.data.splits import split_pairs
 from pngan.paths import scratch_dir
 from pngan.stages.common import out_dir as _out_dir
@@ -42,9 +42,6 @@ def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int)
     for folder in clean_dirs:
         sources += [(p.name, p.scene, p.clean.load) for p in read_clean_folder(folder)]
     names = list(simulate.PROFILES) if profiles == "all" else list(profiles)
-    unknown = [n for n in names if n not in simulate.PROFILES]
-    if unknown:
-        raise ValueError(f"prepare.profiles: unknown profile(s) {unknown}; known: {list(simulate.PROFILES)}")
     pairs = []
     for source, scene, load_clean in sources:
         for profile in names:
@@ -59,11 +56,31 @@ def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int)
     return pairs
 
 
+def check_source(source: str, root: str | None, clean_dirs: list[str], profiles: list[str] | str) -> None:
+    """Refuse settings that would be ignored or cannot work, before anything is read."""
+    if source == "simulated":
+        if root is not None:
+            raise ValueError(f"prepare.root is set ({root}) but source is 'simulated', which reads no data set; "
+                             f"set source to the data set's kind (generic, sidd_medium, ...) or root to null")
+        names = list(simulate.PROFILES) if profiles == "all" else list(profiles)
+        unknown = [n for n in names if n not in simulate.PROFILES]
+        if unknown:
+            raise ValueError(f"prepare.profiles: unknown profile(s) {unknown}; known: {list(simulate.PROFILES)} or 'all'")
+    elif source not in KINDS:
+        raise ValueError(f"prepare.source: unknown source '{source}'; sources: simulated, {', '.join(KINDS)}")
+    elif root is None:
+        raise ValueError(f"prepare.root: source '{source}' needs the folder of the data set")
+    elif not Path(root).is_dir():
+        raise FileNotFoundError(f"prepare.root: {root} is not a folder (source '{source}')")
+    for folder in clean_dirs:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"prepare.clean_dirs: {folder} is not a folder")
+
+
 def source_pairs(source: str, root: str | None, clean_dirs: list[str], profiles, seed: int, reader_options: dict) -> list[Pair]:
+    check_source(source, root, clean_dirs, profiles)
     if source == "simulated":
         return simulated_pairs(profiles, clean_dirs, seed)
-    if root is None:
-        raise ValueError(f"prepare.root: source '{source}' needs the folder of the data set")
     return read_dataset(source, root, **reader_options)
 
 

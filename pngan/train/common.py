@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from pngan.data.sampling import StepSampler, derive_seed, make_loader
-from pngan.runtime import resolve_precision, run_info, seed_everything
+from pngan.errors import CheckpointError, TrainingDiverged
+from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import _Config
 from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
@@ -32,10 +33,9 @@ from pngan.train.distributed import DistContext, barrier, mean_over_processes, n
 STREAM_SAMPLER, STREAM_INPUT_NOISE, STREAM_VALIDATION = 1, 2, 3
 
 TRAIN_LOG, VAL_LOG = "train_log.csv", "val_log.csv"
-
-
-class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite steps."""
+# wall-clock facts of a run, kept out of the checkpoint and logs so those are byte-identical on
+# any machine (DVC hashes them); `.dvcignore` keeps DVC from hashing this file
+RUN_INFO = "run_info.json"
 
 
 class NanGuard:
@@ -211,8 +211,8 @@ class PendingSteps:
     validation and checkpoint steps) reads them all back in one host sync, reports and logs the
     skipped updates in step order, lets the guard count them, and logs the diagnosed step."""
 
-    def __init__(self, guard: NanGuard, log: CsvLog, ctx: DistContext, started: float):
-        self.guard, self.log, self.ctx, self.started = guard, log, ctx, started
+    def __init__(self, guard: NanGuard, log: CsvLog, ctx: DistContext):
+        self.guard, self.log, self.ctx = guard, log, ctx
         self.items: list[tuple[int, bool, StepResult, dict[str, torch.Tensor]]] = []
 
     def add(self, step: int, diagnose: bool, result: StepResult) -> None:
@@ -233,7 +233,7 @@ class PendingSteps:
                 tqdm.write(f"step {step}: non-finite {', '.join(skipped)}; update skipped")
             if diagnose:
                 row = mean_over_processes(self.ctx, {**losses, **result.diagnostics})
-                self.log.append({"step": step, "skipped": "+".join(skipped), **row, "seconds": round(time.perf_counter() - self.started, 2)})
+                self.log.append({"step": step, "skipped": "+".join(skipped), **row})
             elif skipped:
                 self.log.append({"step": step, "skipped": "+".join(skipped), **losses})
             self.guard.record(step, skipped, losses)
@@ -311,6 +311,11 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
     if state is None:
         return store, {}
+    if state["step"] > cfg.steps:
+        raise CheckpointError(
+            f"{store.path}: has {state['step']} steps done, more than steps = {cfg.steps}; "
+            f"set steps >= {state['step']} to continue it, or move the checkpoint away to train anew"
+        )
     task.load_state_dict(state)
     guard.load_state_dict(state["guard"])
     restore_rng_state(state["rng"])
@@ -329,15 +334,17 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
     loader = make_loader(train_dataset, sampler, cfg.num_workers, pin_memory=runtime.device.type == "cuda")
     # training time and last losses carry over resumptions, so a finished run rerun reports them
-    started, earlier_seconds = time.perf_counter(), resumed.get("train_seconds", 0.0)
+    started, earlier_seconds = time.perf_counter(), _recorded_seconds(out_dir) if resumed else 0.0
     last_losses: dict[str, float] = resumed.get("last_losses", {})
-    total_seconds = lambda: round(earlier_seconds + time.perf_counter() - started, 2)  # noqa: E731
-    save = lambda step: store.save(  # noqa: E731
-        step, cfg.to_dict(), guard=guard.state_dict(), train_seconds=total_seconds(), last_losses=last_losses, **task.state_dict()
-    )
+    total_seconds = lambda: earlier_seconds + time.perf_counter() - started  # noqa: E731  (unrounded: a short run is not 0)
+
+    def save(step: int) -> None:
+        store.save(step, cfg.to_dict(), guard=guard.state_dict(), last_losses=last_losses, **task.state_dict())
+        if ctx.is_main:
+            atomic_write_text(out_dir / RUN_INFO, json.dumps({"step": step, "train_seconds": total_seconds()}) + "\n")
 
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {task.loop}", disable=not ctx.is_main, dynamic_ncols=True)
-    pending = PendingSteps(guard, train_log, ctx, started)
+    pending = PendingSteps(guard, train_log, ctx)
     step = start
     for step, batch in enumerate(loader, start=start + 1):
         guard.begin_step()
@@ -361,7 +368,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
         "steps": step,
         "resumed_from": start,
         "skipped_steps": guard.total_skipped,
-        "seconds": total_seconds(),  # all sessions of the run
+        "seconds": round(total_seconds(), 2),  # all sessions of the run
         "session_seconds": round(time.perf_counter() - started, 2),
         "world_size": ctx.world_size,
         "identity": store.identity,  # settings, input weights and training data
@@ -373,9 +380,17 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     }
     summary = json.loads(json.dumps(summary, default=str))  # plain types (torch.load(weights_only) safe)
     if ctx.is_main:
-        summary["file"] = str(task.export(out_dir, summary))
+        summary["file"] = str(task.export(out_dir, split_machine_facts(summary)[0]))  # the file: byte-identical anywhere
     barrier(ctx)
     return summary
+
+
+def _recorded_seconds(out_dir: Path) -> float:
+    """Training time of the earlier sessions of a resumed run (0 when not recorded)."""
+    try:
+        return float(json.loads((out_dir / RUN_INFO).read_text())["train_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def combined_identity(*parts: str) -> str:

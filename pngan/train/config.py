@@ -16,7 +16,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pngan import models
+from pngan import noise
 from pngan import params as P
+from pngan.registry import Registry, RegistryError, check_arguments
+from pngan.runtime import select_device
 
 _FRACTION = re.compile(r"^\s*([-+0-9.eE]+)\s*/\s*([-+0-9.eE]+)\s*$")
 
@@ -39,7 +43,10 @@ class _Config:
         names = {f.name for f in dataclasses.fields(cls)}
         P.check_known(values, names, where)
         hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+        try:
+            return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+        except P.ParamsError as err:
+            raise P.ParamsError(f"{where}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -55,7 +62,18 @@ class _Config:
 
     def _require(self, ok: bool, message: str) -> None:
         if not ok:
-            raise ValueError(f"{type(self).__name__}: {message}")
+            raise P.ParamsError(message)
+
+    def _require_buildable(self, registry: Registry, name_field: str, kwargs_field: str | None = None) -> None:
+        """The named network or noise model exists and takes these arguments (checked now, so a
+        typo fails before any stage starts, not in the middle of one)."""
+        name = getattr(self, name_field)
+        try:
+            cls = registry.resolve(name, trusted=True)  # the user's own settings may name code
+            if kwargs_field is not None:
+                check_arguments(cls, getattr(self, kwargs_field), f"{registry.what} '{name}'")
+        except RegistryError as err:
+            raise P.ParamsError(f"{kwargs_field if kwargs_field and name in registry else name_field}: {err}") from None
 
     def _check_common(self) -> None:
         for name in ("crop", "batch", "steps", "ckpt_every", "log_every", "nan_patience"):
@@ -64,6 +82,8 @@ class _Config:
         self._require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         self._require(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got '{self.precision}'")
         self._require(len(self.betas) == 2, f"betas must be two numbers, got {self.betas}")
+        if self.device != "auto":
+            select_device(self.device)  # a device this machine lacks fails now, not after the data is read
 
 
 @dataclass
@@ -127,6 +147,10 @@ class GanConfig(_Config):
         self._require(not (self.perceptual == "vgg19" and not self.vgg_weights), "perceptual: vgg19 needs vgg_weights (a local VGG19 state dict)")
         for name in ("w_l1", "w_perceptual", "w_adv"):
             self._require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        self._require_buildable(models.REGISTRY, "generator", "generator_kwargs")
+        self._require_buildable(models.REGISTRY, "discriminator", "discriminator_kwargs")
+        if self.input_noise != "auto":
+            self._require_buildable(noise.REGISTRY, "input_noise", "input_noise_kwargs")
 
 
 @dataclass
@@ -161,6 +185,7 @@ class DenoiserConfig(_Config):
         self._check_common()
         self._require(self.loss in ("l1", "charbonnier", "mse"), f"loss must be l1, charbonnier or mse, got '{self.loss}'")
         self._require(0.0 <= self.fake_ratio <= 1.0, f"fake_ratio must be in [0, 1], got {self.fake_ratio}")
+        self._require_buildable(models.REGISTRY, "arch", "arch_kwargs")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

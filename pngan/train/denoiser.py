@@ -15,10 +15,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from pngan.errors import CheckpointError, DataError
+from pngan.models import build as build_network
 from pngan.models import final_output
+from pngan.models.files import save_network_file, weights_from_file
+from pngan.models.weights import load_weights
 from pngan.runtime import autocast
 from pngan.train import common
-from pngan.train.checkpoint import CheckpointError, build_network, save_network_file, weights_from_file
 from pngan.train.common import NanGuard, Runtime, StepResult
 from pngan.train.config import DenoiserConfig
 from pngan.train.distributed import distributed, wrap
@@ -51,9 +54,9 @@ def load_initial_weights(network: nn.Module, init: str | Path | nn.Module | dict
     else:
         state = weights_from_file(init, "denoiser")
     try:
-        network.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{init}: initial weights do not fit {type(network).__name__}: {err}") from err
+        load_weights(network, state, name=f"{init if isinstance(init, (str, Path)) else type(init).__name__} (initial weights)")
+    except DataError as err:  # names the file and lists a few mismatched keys, not all of them
+        raise CheckpointError(str(err)) from None
 
 
 class DenoiserTask:
@@ -63,7 +66,7 @@ class DenoiserTask:
 
     def __init__(self, cfg: DenoiserConfig, runtime: Runtime, val_set: Dataset | None, guard: NanGuard, init: Any = None):
         self.cfg, self.runtime, self.val_set, self.guard = cfg, runtime, val_set, guard
-        self.network = build_network(cfg.arch, cfg.arch_kwargs)
+        self.network = build_network(cfg.arch, trusted=True, **cfg.arch_kwargs)
         init = init if init is not None else cfg.init
         if init is not None:
             load_initial_weights(self.network, init)

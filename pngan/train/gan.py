@@ -15,7 +15,6 @@ Adam with cosine decay to lr_min for both networks; bf16 autocast where precisio
 from __future__ import annotations
 
 import contextlib
-import importlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,13 +22,14 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from pngan import noise as noise_models
 from pngan.data.sampling import keyed_generator
 from pngan.losses import DenoiserFeatures, alignment_l1, perceptual, relativistic_d_loss, relativistic_g_loss
-from pngan.noise.base import NoiseModel, quantize
+from pngan.models import build as build_network
+from pngan.models.files import save_network_file
+from pngan.noise.base import quantize
+from pngan.noise.synthetic import build_input_noise, input_spec
 from pngan.runtime import autocast
 from pngan.train import common
-from pngan.train.checkpoint import build_network, save_network_file
 from pngan.train.common import STREAM_INPUT_NOISE, STREAM_VALIDATION, NanGuard, Runtime, StepResult
 from pngan.train.config import GanConfig
 from pngan.train.distributed import distributed, wrap
@@ -37,28 +37,6 @@ from pngan.train.distributed import distributed, wrap
 STREAM_FIXED_INPUT = 4
 GENERATOR_FILE = "generator.pt"
 INERT_RATIO = 1e-3  # a perceptual term pulling G less than this fraction of L1 is reported
-
-
-def input_spec(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The synthetic-input noise model of a config (as a dict): what the generator expects.
-
-    Setting 1: AWGN with sigma = input_sigma. Setting 2: the camera pipeline with the published
-    random ranges ('camera_random'), never a simulated data set's own camera profiles.
-    """
-    name = cfg["input_noise"]
-    if name == "auto":
-        name = "awgn" if cfg["setting"] == 1 else "camera_random"
-    kwargs = {"sigma": cfg["input_sigma"]} if name == "awgn" else {}
-    return {"setting": cfg["setting"], "noise": name, "noise_kwargs": {**kwargs, **cfg["input_noise_kwargs"]}}
-
-
-def build_input_noise(spec: dict[str, Any]) -> NoiseModel:
-    """The noise model of an `input_spec` (a pngan.noise registry name or 'module:Class')."""
-    name = spec["noise"]
-    if ":" not in name:
-        return noise_models.build(name, **spec["noise_kwargs"])
-    module, cls = name.split(":", 1)
-    return getattr(importlib.import_module(module), cls)(**spec["noise_kwargs"])
 
 
 def freeze(network: nn.Module) -> nn.Module:
@@ -124,14 +102,14 @@ class PnganTask:
     def __init__(self, cfg: GanConfig, runtime: Runtime, denoiser: nn.Module, val_set: Dataset | None, guard: NanGuard, vgg: nn.Module | None = None):
         self.cfg, self.runtime, self.val_set, self.guard = cfg, runtime, val_set, guard
         device = runtime.device
-        self.generator = build_network(cfg.generator, cfg.generator_kwargs).to(device)
-        self.discriminator = build_network(cfg.discriminator, cfg.discriminator_kwargs).to(device)
+        self.generator = build_network(cfg.generator, trusted=True, **cfg.generator_kwargs).to(device)
+        self.discriminator = build_network(cfg.discriminator, trusted=True, **cfg.discriminator_kwargs).to(device)
         self.denoiser = freeze(denoiser.to(device))
         # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
         self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}))
         self.align = Alignment(cfg, self.denoiser, vgg, device)
         common.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
-        self.input_noise = build_input_noise(input_spec(cfg.to_dict()))
+        self.input_noise = build_input_noise(input_spec(cfg.to_dict()), trusted=True)
         self._inert_reported = False
         self.opt_g = common.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
         self.opt_d = common.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
@@ -300,7 +278,7 @@ def with_fixed_input(dataset: Dataset, cfg: GanConfig) -> Dataset:
     `PairDataset.with_synthetic` then holds the set in memory)."""
     if not hasattr(dataset, "with_synthetic"):
         raise ValueError(f"input_noise_fixed needs a dataset with a `with_synthetic` method; {type(dataset).__name__} has none")
-    noise = build_input_noise(input_spec(cfg.to_dict()))
+    noise = build_input_noise(input_spec(cfg.to_dict()), trusted=True)
 
     def draw(clean: torch.Tensor, index: int) -> torch.Tensor:
         return noise.sample(clean, keyed_generator(cfg.seed, STREAM_FIXED_INPUT, index))

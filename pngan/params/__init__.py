@@ -1,4 +1,9 @@
-"""params.yaml: every experiment setting, one section per pipeline stage."""
+"""params.yaml: every experiment setting, one section per pipeline stage.
+
+`python -m pngan.params check` validates every section before anything runs (`make repro` does
+it first); `python -m pngan.params flags OVERLAY.yaml` prints the `dvc exp run -S` arguments of
+an overlay such as configs/paper.yaml.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,20 @@ from typing import Any, Sequence
 
 import yaml
 
+from pngan.errors import ParamsError, one_line
+
 DEFAULT_FILE = Path("params.yaml")
-
-
-class ParamsError(KeyError):
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 def load(path: str | Path = DEFAULT_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: parameters file not found")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with path.open() as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({one_line(err)})") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data
@@ -52,7 +57,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ParamsError(f"--set expects key=value, got '{item}'")
-        values[key] = yaml.safe_load(raw)
+        try:
+            values[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ParamsError(f"--set {item}: the value is not valid YAML ({one_line(err)})") from None
     return values
 
 
@@ -90,27 +98,3 @@ def overlay_flags(overlay: dict[str, Any], base: dict[str, Any], where: str | Pa
 
     walk(overlay, base, "")
     return flags
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pngan.params flags OVERLAY.yaml`: print the `dvc exp run -S ...` arguments."""
-    import argparse
-    import shlex
-    import sys
-
-    ap = argparse.ArgumentParser(prog="python -m pngan.params")
-    ap.add_argument("command", choices=["flags"])
-    ap.add_argument("overlay", type=Path)
-    ap.add_argument("--params", type=Path, default=DEFAULT_FILE)
-    args = ap.parse_args(argv)
-    try:
-        flags = overlay_flags(load(args.overlay), load(args.params), args.overlay)
-    except ParamsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(" ".join(f"-S {shlex.quote(f)}" for f in flags))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

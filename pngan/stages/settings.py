@@ -1,0 +1,80 @@
+"""Validate every section of params.yaml before anything runs (`python -m pngan.params check`).
+
+DVC removes a stage's outputs before it runs the stage, so a typo found inside the stage has
+already cost those outputs: every check a stage would make on its settings is made here first,
+with the same functions the stages use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from pngan import noise
+from pngan import params as P
+from pngan.registry import check_arguments
+from pngan.stages import prepare
+from pngan.train.config import DenoiserConfig, GanConfig, _Config
+
+# sections whose training settings are a config's fields (the rest are the stage's own arguments)
+CONFIGS: dict[str, type[_Config]] = {"denoiser_real": DenoiserConfig, "train_pngan": GanConfig, "pgap": DenoiserConfig, "finetune": DenoiserConfig}
+OWN_KEYS = {"pgap": {"models", "model_options", "oracle"}, "finetune": {"starts", "clean_dirs", "extra_test_sets"}}
+
+
+def check_params(params: dict[str, Any], path: str | Path = P.DEFAULT_FILE) -> list[str]:
+    """Raise a one-line error at the first invalid setting; return the sections checked. (Unknown
+    keys of a stage's section are refused by `python -m pngan.params check` and `pngan.nb`, which
+    read the stage notebook's parameters.)"""
+    checked = []
+    for name, values in params.items():
+        where = f"{path} [{name}]"
+        if not isinstance(values, dict):
+            raise P.ParamsError(f"{where}: a section must be a mapping, got {type(values).__name__}")
+        if name in CONFIGS:
+            CONFIGS[name].from_dict({k: v for k, v in values.items() if k not in OWN_KEYS.get(name, ())}, where)
+        CHECKS.get(name, lambda v, w, p: None)(values, where, params)
+        checked.append(name)
+    return checked
+
+
+def _prepare(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+    prepare.check_source(values.get("source", "simulated"), values.get("root"), values.get("clean_dirs") or [], values.get("profiles", "all"))
+
+
+def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+    for name in values.get("models") or []:
+        kind = str(name).partition("@")[0]
+        if kind not in noise.REGISTRY:
+            noise.REGISTRY.resolve(kind)  # raises, naming the known models
+    for kind, options in (values.get("model_options") or {}).items():
+        if not isinstance(options, dict):
+            raise P.ParamsError(f"{where}: model_options.{kind} must be a mapping of arguments, got {options!r}")
+        check_arguments(noise.REGISTRY.resolve(kind), options, f"{where}: noise model '{kind}'")
+    if values.get("samples", 1) < 1:
+        raise P.ParamsError(f"{where}: samples must be >= 1, got {values['samples']}")
+
+
+def _finetune(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+    for label, start in (values.get("starts") or {}).items():
+        if not (start is None or isinstance(start, str) or isinstance(start, dict)):
+            raise P.ParamsError(f"{where}: starts.{label} must be a denoiser file or {{arch, arch_kwargs, weights}}, got {start!r}")
+
+
+def _ablation(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+    ratios = values.get("fake_ratios") or []
+    bad = [r for r in ratios if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1]
+    if not ratios or bad:
+        raise P.ParamsError(f"{where}: fake_ratios must be a non-empty list of numbers in [0, 1], got {ratios!r}")
+
+
+def _tables(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+    ratios = (params.get("ablation") or {}).get("fake_ratios") or []
+    headline = values.get("headline_fake_ratio")
+    if headline not in ratios:
+        raise P.ParamsError(f"{where}: headline_fake_ratio {headline} is not one of ablation.fake_ratios {ratios}")
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], str, dict[str, Any]], None]] = {
+    "prepare": _prepare, "generate": _noise_models, "pgap": _noise_models, "finetune": _finetune,
+    "ablation": _ablation, "tables": _tables,
+}
