@@ -10,6 +10,9 @@ D_d never trains (eval, requires_grad False, in no optimizer); gradients reach G
 D scores real and fake in one forward pass (batch-norm statistics over both, one gradient
 reduction under DDP); with d_steps > 1 its extra updates reuse the step's batch and y_f.
 Adam with cosine decay to lr_min for both networks; bf16 autocast where precision says so.
+
+`AdversarialTask` holds all of this; `PnganTask` is the paper's generator on it, and the
+noise-aware generator (pngan.train.aware) is another, which conditions G and D on a level map.
 """
 
 from __future__ import annotations
@@ -94,22 +97,39 @@ class Alignment:
         return out, (self.vgg(out) if self.vgg is not None else None)
 
 
-class PnganTask:
-    """Networks, optimisers and one training step of PNGAN (used by `train_pngan` and the benchmark)."""
+class AdversarialTask:
+    """What PNGAN's generators share: the pixel discriminator, the frozen D_d and its alignment,
+    the three losses, the optimisers, one training step, validation, state and export.
+
+    A subclass says how a fake is made (`fake`, `validation_draw`), what D sees beside each image
+    (the condition `fake` returns: None for the paper's generator) and what the generator file
+    records about its input (`file_entries`).
+    """
 
     loop = "pngan"
 
-    def __init__(self, cfg: GanConfig, runtime: Runtime, denoiser: nn.Module, val_set: Dataset | None, guard: NanGuard, vgg: nn.Module | None = None):
+    def __init__(
+        self,
+        cfg: GanConfig,
+        runtime: Runtime,
+        denoiser: nn.Module,
+        val_set: Dataset | None,
+        guard: NanGuard,
+        vgg: nn.Module | None,
+        generator_kwargs: dict[str, Any],
+        discriminator_kwargs: dict[str, Any],
+        identity_parts: tuple[str, ...] = (),
+    ):
         self.cfg, self.runtime, self.val_set, self.guard = cfg, runtime, val_set, guard
         device = runtime.device
-        self.generator = build_network(cfg.generator, trusted=True, **cfg.generator_kwargs).to(device)
-        self.discriminator = build_network(cfg.discriminator, trusted=True, **cfg.discriminator_kwargs).to(device)
+        self.generator_kwargs = generator_kwargs
+        self.generator = build_network(cfg.generator, trusted=True, **generator_kwargs).to(device)
+        self.discriminator = build_network(cfg.discriminator, trusted=True, **discriminator_kwargs).to(device)
         self.denoiser = freeze(denoiser.to(device))
         # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
-        self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}))
+        self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}), *identity_parts)
         self.align = Alignment(cfg, self.denoiser, vgg, device)
         common.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
-        self.input_noise = build_input_noise(input_spec(cfg.to_dict()), trusted=True)
         self._inert_reported = False
         self.opt_g = common.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
         self.opt_d = common.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
@@ -121,31 +141,36 @@ class PnganTask:
         self.D = _maybe_compile(wrap(self.discriminator, runtime.ctx), cfg.compile)
         self.D_frozen = _maybe_compile(self.discriminator, cfg.compile)
 
-    # ---- one step -------------------------------------------------------------------------
-    def synthetic_input(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
-        if "synthetic" in batch:
-            return batch["synthetic"]
-        clean = batch["clean"]
-        g = keyed_generator(self.cfg.seed, STREAM_INPUT_NOISE, step, self.runtime.ctx.rank, device=clean.device)
-        return self.input_noise.sample(clean, g)
+    # ---- what a subclass supplies ------------------------------------------------------------
+    def fake(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(y_s, y_f, condition) of a training batch: the input-side draw (for the diagnostics),
+        G's fake in float32 with its graph, and the channels D sees beside each image (or None)."""
+        raise NotImplementedError
 
+    def validation_draw(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y_s, fake rounded to 8 bit) of a validation batch, drawn with `generator`."""
+        raise NotImplementedError
+
+    def file_entries(self) -> dict[str, Any]:
+        """What the generator file records about G's input."""
+        raise NotImplementedError
+
+    # ---- one step -------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int, diagnose: bool) -> StepResult:
         cfg, device, precision = self.cfg, self.runtime.device, self.runtime.precision
         clean, real = batch["clean"], batch["noisy"]
-        y_s = self.synthetic_input(batch, step)
-        with autocast(device, precision):
-            y_f = self.G(y_s).float()
+        y_s, y_f, condition = self.fake(batch, step)
 
         for _ in range(cfg.d_steps):
             with autocast(device, precision):
-                c_real, c_fake = self.D(torch.cat([real, y_f.detach()])).chunk(2)
+                c_real, c_fake = self.D(_judged(real, y_f.detach(), condition)).chunk(2)
             loss_d = relativistic_d_loss(c_real, c_fake, cfg.ra_mean)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.guard.step("L_D", self.opt_d, loss_d.detach(), common.grad_norm(self.discriminator.parameters()))
 
         with frozen_parameters(self.discriminator), autocast(device, precision):
-            c_real, c_fake = self.D_frozen(torch.cat([real, y_f])).chunk(2)
+            c_real, c_fake = self.D_frozen(_judged(real, y_f, condition)).chunk(2)
             with torch.no_grad():
                 dd_real, feat_real = self.align(real)
             dd_fake, feat_fake = self.align(y_f)
@@ -197,26 +222,29 @@ class PnganTask:
                 print(f"warning: the weighted perceptual term's gradient on G is {pull / l1:.1e} of L1's: it is nearly inert", flush=True)
 
     # ---- validation -----------------------------------------------------------------------
+    group_names: tuple[str, ...] = ()  # names of the validation items' 'group' indices, if they carry one
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """AKLD / KLD of G's fake noise against the real noise on the validation crops (fixed
-        seeds, fakes rounded to 8 bit), the synthetic input's AKLD, and the noise levels."""
+        seeds, fakes rounded to 8 bit), the input draw's AKLD, and the noise levels; for items
+        that carry a 'group', also the fake and real noise std per group (`std_fake_255@<group>`)."""
         if self.val_set is None:
             return {}
         from pngan.metrics import akld, kld_histogram
 
-        device, precision = self.runtime.device, self.runtime.precision
+        device = self.runtime.device
         self.generator.eval()
         sums: dict[str, float] = {}
         count = 0
+        per_group: dict[str, list[float]] = {}
         for first, batch in common.same_shape_batches(self.val_set, self.cfg.batch):
-            clean, real = batch["clean"].to(device), batch["noisy"].to(device)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            clean, real = batch["clean"], batch["noisy"]
             draws, y_s = [], None
             for draw in range(self.cfg.val_samples):
-                g = keyed_generator(self.cfg.seed, STREAM_VALIDATION, first, draw, device=device)
-                y_s = self.input_noise.sample(clean, g)
-                with autocast(device, precision):
-                    draws.append(quantize(self.generator(y_s).float()))
+                y_s, fake = self.validation_draw(batch, keyed_generator(self.cfg.seed, STREAM_VALIDATION, first, draw, device=device))
+                draws.append(fake)
             fake = torch.stack(draws)
             values = {
                 "akld": akld(clean, real, fake),
@@ -228,8 +256,11 @@ class PnganTask:
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + float(v.double().sum())
             count += clean.shape[0]
+            for i, group in enumerate(batch["group"].tolist() if "group" in batch else []):
+                for k in ("std_fake_255", "std_real_255"):
+                    per_group.setdefault(f"{k}@{self.group_names[group]}", []).append(float(values[k][i]))
         self.generator.train()
-        return {k: v / count for k, v in sums.items()}
+        return {**{k: v / count for k, v in sums.items()}, **{k: sum(v) / len(v) for k, v in sorted(per_group.items())}}
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -261,12 +292,50 @@ class PnganTask:
             Path(out_dir) / GENERATOR_FILE,
             "generator",
             self.cfg.generator,
-            self.cfg.generator_kwargs,
+            self.generator_kwargs,
             self.generator,
-            input=input_spec(self.cfg.to_dict()),
+            **self.file_entries(),
             summary=summary,
             config=self.cfg.to_dict(),
         )
+
+
+def _judged(real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    """D's input: real and fake in one batch (batch-norm statistics over both), each with the
+    condition channels beside it when there is one."""
+    images = torch.cat([real, fake])
+    return images if condition is None else torch.cat([images, torch.cat([condition, condition])], dim=1)
+
+
+class PnganTask(AdversarialTask):
+    """The paper's PNGAN: G maps a synthetic noisy input y_s to y_f (used by `train_pngan` and the benchmark)."""
+
+    loop = "pngan"
+
+    def __init__(self, cfg: GanConfig, runtime: Runtime, denoiser: nn.Module, val_set: Dataset | None, guard: NanGuard, vgg: nn.Module | None = None):
+        super().__init__(cfg, runtime, denoiser, val_set, guard, vgg, cfg.generator_kwargs, cfg.discriminator_kwargs)
+        self.input_noise = build_input_noise(input_spec(cfg.to_dict()), trusted=True)
+
+    def synthetic_input(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
+        if "synthetic" in batch:
+            return batch["synthetic"]
+        clean = batch["clean"]
+        g = keyed_generator(self.cfg.seed, STREAM_INPUT_NOISE, step, self.runtime.ctx.rank, device=clean.device)
+        return self.input_noise.sample(clean, g)
+
+    def fake(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, None]:
+        y_s = self.synthetic_input(batch, step)
+        with autocast(self.runtime.device, self.runtime.precision):
+            y_f = self.G(y_s).float()
+        return y_s, y_f, None
+
+    def validation_draw(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        y_s = self.input_noise.sample(batch["clean"], generator)
+        with autocast(self.runtime.device, self.runtime.precision):
+            return y_s, quantize(self.generator(y_s).float())
+
+    def file_entries(self) -> dict[str, Any]:
+        return {"input": input_spec(self.cfg.to_dict())}
 
 
 def _maybe_compile(module: nn.Module, enabled: bool) -> nn.Module:
