@@ -12,6 +12,7 @@ from pngan.registry import Registry
 REGISTRY = Registry("network", {
     "smnet": "pngan.models.smnet:SMNet",  # PNGAN generator (paper)
     "simnet": "pngan.models.simnet:SIMNet",  # the generator the authors shipped
+    "aware_generator": "pngan.models.aware:AwareGenerator",  # noise-aware: shapes noise a level map scales
     "pixel_discriminator": "pngan.models.discriminator:PixelDiscriminator",
     "ridnet": "pngan.models.ridnet:RIDNet",
     "dncnn": "pngan.models.dncnn:DnCNN",
