@@ -153,6 +153,50 @@ class GanConfig(_Config):
             self._require_buildable(noise.REGISTRY, "input_noise", "input_noise_kwargs")
 
 
+# the paper's synthetic input, which the noise-aware generator does not have
+_SYNTHETIC_INPUT_FIELDS = ("setting", "input_sigma", "input_noise", "input_noise_kwargs", "input_noise_fixed")
+LEVEL_SOURCES = ("camera", "all")
+
+
+@dataclass
+class AwareGanConfig(GanConfig):
+    """Noise-aware PNGAN (params.yaml section `train_pngan_aware`; pngan.train.aware): G shapes a
+    unit-level noise field that a level map, fitted per camera setting on the training split,
+    scales. The losses, schedule and runtime settings are GanConfig's; its synthetic-input
+    settings do not apply and must stay at their defaults."""
+
+    generator: str = "aware_generator"
+    # the condition [guess]
+    level_source: str = "camera"  # 'camera': one noise level function per camera setting, else the all-pairs fit; 'all': one for every pair
+    level_knots: int = 9  # knots of the piecewise-linear level functions (clean intensity -> std)
+    hold_level: bool = True  # the level is structural: G's field is rescaled to unit RMS per image and channel (METHOD.md §6.6)
+    residual_from_z: bool = True  # G's zero-initialised tail adds to z: step 0 is the classical draw
+    condition_discriminator: bool = True  # D judges [y, s] (6 channels); false: y alone, as the paper's
+    estimator_options: dict[str, Any] = field(default_factory=dict)  # options of the blind level estimator (reference mode), stored in the file
+
+    def __post_init__(self) -> None:
+        defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory() for f in dataclasses.fields(GanConfig)}
+        changed = [name for name in _SYNTHETIC_INPUT_FIELDS if getattr(self, name) != defaults[name]]
+        self._require(not changed, f"{', '.join(changed)}: the noise-aware generator has no synthetic input; leave these at their defaults")
+        self._require(self.level_source in LEVEL_SOURCES, f"level_source must be one of {', '.join(LEVEL_SOURCES)}, got '{self.level_source}'")
+        self._require(self.level_knots >= 2, f"level_knots must be >= 2, got {self.level_knots}")
+        for kwargs, key in ((self.generator_kwargs, "residual_from_z"), (self.discriminator_kwargs, "in_channels")):
+            self._require(key not in kwargs, f"{key} is set by the noise-aware task (see residual_from_z, condition_discriminator), not in the network's kwargs")
+        super().__post_init__()
+        for name, kwargs in (("generator", self.network_kwargs("generator")), ("discriminator", self.network_kwargs("discriminator"))):
+            try:
+                check_arguments(models.REGISTRY.resolve(getattr(self, name), trusted=True), kwargs, f"network '{getattr(self, name)}'")
+            except RegistryError as err:
+                raise P.ParamsError(f"{name}: {err}") from None
+
+    def network_kwargs(self, which: str) -> dict[str, Any]:
+        """The arguments the task builds a network with: the settings' kwargs plus what the
+        condition needs (G's residual_from_z, D's input channels)."""
+        if which == "generator":
+            return {**self.generator_kwargs, "residual_from_z": self.residual_from_z}
+        return {**self.discriminator_kwargs, "in_channels": 6} if self.condition_discriminator else dict(self.discriminator_kwargs)
+
+
 @dataclass
 class DenoiserConfig(_Config):
     """Denoiser training: the frozen D_d (`denoiser_real`), the PGap denoiser, fine-tuning."""
