@@ -1,0 +1,174 @@
+"""The condition of a noise-aware generator: the noise levels it was trained with, per camera setting.
+
+Stored as the `condition` entry of its generator file (pngan.models.files):
+
+    {"kind": "level", "knots": [...], "group_key": "camera" | "all",
+     "groups": {camera setting: NoiseLevel.to_dict()},     # fitted on the training split
+     "fallback": NoiseLevel.to_dict(),                     # fitted on all training pairs
+     "range": {"min_std": ..., "max_std": ...},            # RMS std of those levels, in /255
+     "hold_level": bool,                                   # G's field rescaled to unit RMS
+     "estimator": {"options": {...}, "calibration": [r, g, b]}}  # the blind estimator of reference mode
+
+Files are shared, so `LevelCondition.from_dict` treats the entry as untrusted: every level goes
+through `NoiseLevel.from_dict`, the range must be the one its levels give, and the estimator's
+options must be plain values that `estimate_level` takes. Nothing in it names code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pngan.errors import DataError, ParamsError
+from pngan.noise.level import NoiseLevel, estimate_level
+
+KIND = "level"
+GROUP_KEYS = ("camera", "all")  # per camera setting; one level for every pair
+RANGE_TOLERANCE = 1e-6  # relative: the stored range against the one recomputed from the levels
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def rms_std_255(level: NoiseLevel) -> float:
+    """A level in one number: its RMS std over channels and clean intensities in [0, 1], in 8-bit levels."""
+    return level.mean_std() * 255
+
+
+@dataclass(frozen=True)
+class LevelCondition:
+    """What a noise-aware generator was trained on, and the checks generation makes against it."""
+
+    fallback: NoiseLevel
+    groups: dict[str, NoiseLevel] = field(default_factory=dict)
+    group_key: str = "camera"
+    hold_level: bool = True
+    estimator: dict[str, Any] = field(default_factory=lambda: {"options": {}, "calibration": None})
+
+    def __post_init__(self) -> None:
+        if self.group_key not in GROUP_KEYS:
+            raise DataError(f"group_key must be one of {', '.join(GROUP_KEYS)}, got {self.group_key!r}")
+        other = [key for key, level in self.groups.items() if tuple(level.knots) != tuple(self.fallback.knots)]
+        if other:
+            raise DataError(f"the levels of {', '.join(map(repr, other[:3]))} lie on other knots than the fallback's {list(self.fallback.knots)}")
+
+    @property
+    def knots(self) -> tuple[float, ...]:
+        return tuple(self.fallback.knots)
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """(min, max) RMS std in /255 of the trained levels (the groups' and the fallback)."""
+        stds = [rms_std_255(level) for level in (*self.groups.values(), self.fallback)]
+        return min(stds), max(stds)
+
+    def describe_groups(self) -> str:
+        if not self.groups:
+            return "none (trained with one level for every pair)"
+        return ", ".join(f"'{key}'" for key in sorted(self.groups))
+
+    def level_of(self, key: str) -> NoiseLevel:
+        """The trained level of a camera setting; an unknown one is an error naming the known ones."""
+        if key not in self.groups:
+            raise ParamsError(f"camera setting '{key}' is not one the generator was trained on; known: {self.describe_groups()}")
+        return self.groups[key]
+
+    def check_level(self, level: NoiseLevel, margin: float | None, what: str, error: type[Exception] = ParamsError) -> NoiseLevel:
+        """`level` if its RMS std lies within the trained range widened by `margin` (x / margin to
+        x * margin; None: any level). A zero level always passes: it gives the clean image
+        whatever G does."""
+        std = rms_std_255(level)
+        low, high = self.range
+        if margin is None or std == 0 or low / margin <= std <= high * margin:
+            return level
+        raise error(
+            f"{what}: noise level {std:.2f}/255 (RMS) is outside what the generator was trained on, "
+            f"{low:.2f}-{high:.2f}/255 (accepted with margin {margin:g}x: {low / margin:.2f}-{high * margin:.2f}/255)"
+        )
+
+    def estimate(self, noisy: Any) -> NoiseLevel:
+        """The level of noisy images (no clean image): the blind estimator with the file's options
+        and calibration."""
+        return estimate_level(noisy, knots=len(self.knots), calibration=self.estimator.get("calibration"), **self.estimator.get("options", {}))
+
+    # ---- the file entry ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.range
+        return {
+            "kind": KIND,
+            "knots": [float(k) for k in self.knots],
+            "group_key": self.group_key,
+            "groups": {key: self.groups[key].to_dict() for key in sorted(self.groups)},
+            "fallback": self.fallback.to_dict(),
+            "range": {"min_std": low, "max_std": high},
+            "hold_level": self.hold_level,
+            "estimator": {"options": dict(self.estimator.get("options", {})), "calibration": self.estimator.get("calibration")},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "condition") -> "LevelCondition":
+        """Validate an untrusted entry (a generator file's); any fault is a DataError naming it."""
+        entry = _mapping(data, where, {"kind", "knots", "group_key", "groups", "fallback", "range", "hold_level", "estimator"})
+        if entry["kind"] != KIND:
+            raise DataError(f"{where}: kind must be '{KIND}', got {entry['kind']!r}")
+        if not isinstance(entry["group_key"], str) or entry["group_key"] not in GROUP_KEYS:
+            raise DataError(f"{where}: group_key must be one of {', '.join(GROUP_KEYS)}, got {entry['group_key']!r}")
+        if not isinstance(entry["hold_level"], bool):
+            raise DataError(f"{where}: hold_level must be true or false, got {entry['hold_level']!r}")
+        groups = entry["groups"]
+        if not isinstance(groups, dict) or not all(isinstance(k, str) and k for k in groups):
+            raise DataError(f"{where}: groups must map camera-setting names to noise levels")
+        fallback = NoiseLevel.from_dict(entry["fallback"], where=f"{where}: fallback")
+        levels = {key: NoiseLevel.from_dict(value, where=f"{where}: group '{key}'") for key, value in groups.items()}
+        estimator = _estimator(entry["estimator"], f"{where}: estimator")
+        try:
+            condition = cls(fallback, levels, entry["group_key"], entry["hold_level"], estimator)
+        except DataError as err:
+            raise DataError(f"{where}: {err}") from None
+        if not _same_numbers(entry["knots"], condition.knots):
+            raise DataError(f"{where}: knots {entry['knots']!r} are not its levels' knots {list(condition.knots)}")
+        stored = _mapping(entry["range"], f"{where}: range", {"min_std", "max_std"})
+        if not _same_numbers([stored["min_std"], stored["max_std"]], condition.range, RANGE_TOLERANCE):
+            raise DataError(f"{where}: range {stored!r} is not the one its levels give ({condition.range[0]:.4g}-{condition.range[1]:.4g}/255)")
+        return condition
+
+
+def _mapping(data: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
+    if not isinstance(data, dict):
+        raise DataError(f"{where}: expected a mapping, got {type(data).__name__}")
+    missing, extra = sorted(keys - data.keys()), sorted(map(str, data.keys() - keys))
+    if missing or extra:
+        raise DataError(f"{where}: " + "; ".join(filter(None, [missing and f"missing {', '.join(missing)}", extra and f"unknown {', '.join(extra)}"])))
+    return data
+
+
+def _same_numbers(values: Any, expected: tuple[float, ...], tolerance: float = 0.0) -> bool:
+    if not isinstance(values, (list, tuple)) or len(values) != len(expected):
+        return False
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    return numbers and all(abs(v - e) <= tolerance * max(abs(e), 1e-12) for v, e in zip(values, expected))
+
+
+def _estimator(data: Any, where: str) -> dict[str, Any]:
+    """{"options", "calibration"}: options are plain scalars that `estimate_level` takes by name
+    (it checks their ranges when used), the calibration None or its three factors."""
+    entry = _mapping(data, where, {"options", "calibration"})
+    options = entry["options"]
+    if not isinstance(options, dict):
+        raise DataError(f"{where}: options must be a mapping, got {type(options).__name__}")
+    takes = [name for name, p in inspect.signature(estimate_level).parameters.items() if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and name not in ("noisy", "knots", "calibration"))]
+    for key, value in options.items():
+        if key not in takes:
+            raise DataError(f"{where}: estimate_level takes no option {key!r}; it takes: {', '.join(takes) or 'none'}")
+        if not isinstance(value, _PLAIN) or (isinstance(value, float) and not math.isfinite(value)):
+            raise DataError(f"{where}: option {key!r} must be a plain number, flag or string, got {value!r:.60}")
+    calibration = entry["calibration"]
+    if calibration is not None and not _positive_triple(calibration):
+        raise DataError(f"{where}: calibration must be None or three factors > 0 (R, G, B), got {calibration!r:.80}")
+    return {"options": dict(options), "calibration": None if calibration is None else [float(v) for v in calibration]}
+
+
+def _positive_triple(values: Any) -> bool:
+    return (isinstance(values, (list, tuple)) and len(values) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values))
+
