@@ -1,0 +1,164 @@
+"""Noise-aware PNGAN: a generator that is told the noise level, beside the paper's, which is not.
+
+    s   = level map: the noise std per pixel and channel that the pair's camera setting's noise
+          level function (fitted on the training split, pngan.noise.level) gives its clean image
+    z   ~ N(0, 1), from a generator keyed by (seed, step, rank) as the paper's input noise
+    u   = G([z, x, s]);  y_f = x + s * u / rms(u)            (pngan.models.aware)
+    D   judges [y, s] per pixel: is this realistic noise *for this level*
+and the paper's three losses, D_d and schedule unchanged (the shared `AdversarialTask`). At step
+0, G's zero tail makes y_f the classical draw x + s * z / rms(z); `hold_level` keeps the D_d
+alignment from pulling the level down (docs/METHOD.md §6.6), so G learns only the noise's shape.
+
+The generator file records the levels per camera setting (`pngan.noise.condition`), so that
+generation can ask for a camera setting, a level, or a reference image's estimated level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from pngan.data.groups import group_of
+from pngan.data.pairs import Pair
+from pngan.data.sampling import keyed_generator
+from pngan.models.aware import add_noise, generator_input
+from pngan.noise.base import quantize, randn_like
+from pngan.noise.condition import LevelCondition
+from pngan.noise.level import calibrate_estimator, fit_level, level_map
+from pngan.runtime import autocast
+from pngan.train import common
+from pngan.train.common import STREAM_INPUT_NOISE, NanGuard, Runtime
+from pngan.train.config import AwareGanConfig
+from pngan.train.distributed import distributed
+from pngan.train.gan import AdversarialTask
+
+UNGROUPED = "other"  # the validation group name of pairs without camera metadata
+
+
+def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> LevelCondition:
+    """The levels to train with, from the training pairs only: one per camera setting (the
+    key of `pngan.data.groups.group_of`) and one on every pair, the fallback for the others;
+    and the blind estimator's calibration on the same pairs, for reference mode."""
+    arrays = [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
+    members: dict[str, list[int]] = {}
+    if cfg.level_source == "camera":
+        for i, pair in enumerate(pairs):
+            key = group_of(pair, "camera")
+            if key is not None:
+                members.setdefault(key, []).append(i)
+        if not members:
+            print("note: no training pair carries camera metadata; every pair takes the level fitted on all of them", flush=True)
+    groups = {key: fit_level([arrays[i] for i in index], knots=cfg.level_knots) for key, index in sorted(members.items())}
+    calibration = calibrate_estimator(arrays, knots=cfg.level_knots, **cfg.estimator_options)
+    return LevelCondition(
+        fallback=fit_level(arrays, knots=cfg.level_knots),
+        groups=groups,
+        group_key=cfg.level_source,
+        hold_level=cfg.hold_level,
+        estimator={"options": dict(cfg.estimator_options), "calibration": calibration},
+    )
+
+
+class LevelPairs(Dataset):
+    """A pair dataset whose samples also carry their pair's level table ('level', (3, K)) and,
+    when any pair has camera metadata, the index of its camera setting in `group_names`
+    ('group'; validation reports the noise std per setting). A pair whose setting was not in
+    training takes the fallback level, and keeps its own name for the report."""
+
+    def __init__(self, dataset: Dataset, condition: LevelCondition):
+        self.dataset = dataset
+        keys = [group_of(pair, "camera") for pair in dataset.pairs]  # reported per setting even when one level serves all
+        tables = {key: torch.as_tensor(condition.groups.get(key, condition.fallback).table(), dtype=torch.float32) for key in set(keys)}
+        self.tables = [tables[key] for key in keys]
+        named = sorted({key for key in keys if key is not None})
+        self.group_names: tuple[str, ...] = (*named, UNGROUPED) if named else ()
+        self.groups = [self.group_names.index(key if key is not None else UNGROUPED) for key in keys] if named else None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def fingerprint(self) -> str:
+        return common.data_fingerprint(self.dataset)
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        item = self.dataset[key]
+        index = key % len(self.tables)
+        item["level"] = self.tables[index]
+        if self.groups is not None:
+            item["group"] = torch.tensor(self.groups[index])
+        return item
+
+
+class AwarePnganTask(AdversarialTask):
+    """PNGAN's training with a level-conditioned generator and discriminator."""
+
+    loop = "pngan_aware"
+
+    def __init__(self, cfg: AwareGanConfig, runtime: Runtime, denoiser: nn.Module, val_set: LevelPairs | None, guard: NanGuard,
+                 condition: LevelCondition, vgg: nn.Module | None = None):
+        # the levels shape what G learns, like D_d: a run never resumes with other levels
+        digest = hashlib.sha256(json.dumps(condition.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        super().__init__(cfg, runtime, denoiser, val_set, guard, vgg, cfg.network_kwargs("generator"), cfg.network_kwargs("discriminator"), (digest,))
+        self.condition = condition
+        self.knots = torch.tensor(condition.knots, dtype=torch.float32, device=runtime.device)
+        self.group_names = getattr(val_set, "group_names", ())
+
+    def _noise(self, network: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator):
+        """(level map s, white noise z, G's field u in float32) of a batch."""
+        clean = batch["clean"]
+        s = level_map(batch["level"], self.knots, clean)
+        z = randn_like(clean, generator)
+        with autocast(self.runtime.device, self.runtime.precision):
+            u = network(generator_input(z, clean, s)).float()
+        return s, z, u
+
+    def fake(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        clean, cfg = batch["clean"], self.cfg
+        g = keyed_generator(cfg.seed, STREAM_INPUT_NOISE, step, self.runtime.ctx.rank, device=clean.device)
+        s, z, u = self._noise(self.G, batch, g)
+        with torch.no_grad():  # the classical draw at the same level: what G started from
+            y_s = add_noise(clean, s, z, cfg.hold_level)
+        return y_s, add_noise(clean, s, u, cfg.hold_level), s if cfg.condition_discriminator else None
+
+    def validation_draw(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        s, z, u = self._noise(self.generator, batch, generator)
+        clean, hold = batch["clean"], self.cfg.hold_level
+        return quantize(add_noise(clean, s, z, hold)), quantize(add_noise(clean, s, u, hold))
+
+    def file_entries(self) -> dict[str, Any]:
+        return {"condition": self.condition.to_dict()}
+
+    def state_dict(self) -> dict[str, Any]:
+        # what `pngan.models.files` needs to read a generator out of the checkpoint
+        return {**super().state_dict(), "generator_file": {"kwargs": self.generator_kwargs, **self.file_entries()}}
+
+    def describe(self) -> dict[str, Any]:
+        low, high = self.condition.range
+        return {**super().describe(), "level_groups": sorted(self.condition.groups), "level_range_255": [low, high]}
+
+
+def train_pngan_aware(
+    cfg: AwareGanConfig,
+    train_dataset: Dataset,
+    val_set: Dataset | None,
+    denoiser: nn.Module,
+    out_dir: str | Path,
+    vgg: nn.Module | None = None,
+) -> dict[str, Any]:
+    """Train the noise-aware PNGAN like `pngan.train.gan.train_pngan` (same outputs, resume and
+    torchrun support). `train_dataset` / `val_set` are `PairDataset`s (their `pairs` carry the
+    metadata the camera settings come from); the levels are fitted on `train_dataset`'s pairs."""
+    condition = fit_condition(cfg, train_dataset.pairs)  # before seeding: the networks' initial weights do not depend on it
+    with distributed(cfg.device) as ctx, common.seeded(cfg):
+        runtime = common.make_runtime(cfg, ctx)
+        guard = NanGuard(cfg.nan_patience, ctx)
+        val = None if val_set is None else LevelPairs(val_set, condition)
+        task = AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg)
+        return common.run(task, cfg, runtime, LevelPairs(train_dataset, condition), out_dir, guard)
+
