@@ -1,11 +1,13 @@
 """Command line: `python -m pngan <command>` (or the `pngan` script).
 
-    generate        noise a folder of clean images with a trained generator
+    generate        noise a folder of clean images with a trained generator (a noise-aware one at
+                    a camera setting, a level, or a reference folder's level)
     evaluate        AKLD / KLD / PSNR of a fake noisy folder against the real noisy one
     train-pngan     adversarial training (torchrun-ready: torchrun --nproc_per_node N -m pngan train-pngan ...)
+    train-pngan-aware  the same for the noise-aware generator (pngan.train.aware)
     train-denoiser  denoiser training: the frozen D_d, the PGap denoiser, fine-tuning on real + fake
 
-Training settings come from a params.yaml section (`train_pngan` / `denoiser_real` by default)
+Training settings come from a params.yaml section (`train_pngan`, `train_pngan_aware`, `denoiser_real` by default)
 with `--set key=value` overrides (YAML-typed). Data folders use the kit's prepared layout:
 DIR/train/{noisy,clean}/*.png and DIR/val/{noisy,clean}/*.png.
 """
@@ -55,6 +57,20 @@ def cmd_train_pngan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_pngan_aware(args: argparse.Namespace) -> int:
+    from pngan.data.patches import training_sets
+    from pngan.models.files import load_network_file
+    from pngan.train.aware import train_pngan_aware
+    from pngan.train.config import AwareGanConfig
+
+    values, where = _settings(args)
+    cfg = AwareGanConfig.from_dict(values, where)
+    denoiser, _ = load_network_file(args.denoiser, "denoiser")
+    train, val = training_sets(args.data, cfg.crop, cfg.seed)
+    _finish(train_pngan_aware(cfg, train, val, denoiser, args.out), args.summary)
+    return 0
+
+
 def cmd_train_denoiser(args: argparse.Namespace) -> int:
     from pngan.data.patches import PairDataset, training_sets
     from pngan.data.sampling import MixedPairDataset
@@ -89,6 +105,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         precision=args.precision,
         overwrite=args.overwrite,
+        reference=args.reference,
+        camera=args.camera,
+        iso=args.iso,
+        level=args.level,
+        level_margin=args.level_margin,
     )
     print(f"wrote {len(written)} image(s) to {args.output}")
     return 0
@@ -128,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--overlap", type=int, default=32, help="context pixels around each tile, cropped off")
     g.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     g.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder (replaces only the <name>.png files written)")
+    a = g.add_argument_group("noise level (noise-aware generators only; give one)")
+    a.add_argument("--reference", type=Path, default=None, metavar="NOISY_DIR", help="noisy images of the camera to imitate: a clean image takes the level of the reference of its name, the others that of all pooled")
+    a.add_argument("--camera", default=None, metavar="NAME", help="a camera setting the generator was trained on: camera (with --iso) or simulated profile")
+    a.add_argument("--iso", type=int, default=None, metavar="N", help="the ISO of --camera (real data: the setting is 'NAME ISO N')")
+    a.add_argument("--level", default=None, metavar="SIGMA", help="noise std in 8-bit levels (/255): one number, or R,G,B")
+    a.add_argument("--level-margin", type=float, default=2.0, metavar="X", help="refuse levels beyond the trained range / X ... * X (default 2)")
     g.set_defaults(run=cmd_generate)
 
     e = sub.add_parser("evaluate", help="score fake noisy images against real ones")
@@ -137,7 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", type=Path, default=None, help="also write the scores as JSON to this file (missing folders are created)")
     e.set_defaults(run=cmd_evaluate)
 
-    for name, section, runner in (("train-pngan", "train_pngan", cmd_train_pngan), ("train-denoiser", "denoiser_real", cmd_train_denoiser)):
+    trainers = (("train-pngan", "train_pngan", cmd_train_pngan), ("train-pngan-aware", "train_pngan_aware", cmd_train_pngan_aware),
+                ("train-denoiser", "denoiser_real", cmd_train_denoiser))
+    for name, section, runner in trainers:
         t = sub.add_parser(name, help=f"training; settings from params.yaml section '{section}'")
         t.add_argument("--params", type=Path, default=P.DEFAULT_FILE)
         t.add_argument("--section", default=section)
@@ -145,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         t.add_argument("--data", type=Path, required=True, help="prepared data: DIR/train/{noisy,clean}, DIR/val/{noisy,clean}")
         t.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, logs, final network")
         t.add_argument("--summary", type=Path, default=None, help="also write the run summary as JSON")
-        if name == "train-pngan":
+        if name.startswith("train-pngan"):
             t.add_argument("--denoiser", type=Path, required=True, help="the frozen D_d: a denoiser.pt from train-denoiser")
         else:
             t.add_argument("--fake", type=Path, default=None, help="generated pairs (noisy, clean) for fake_ratio > 0")

@@ -5,6 +5,10 @@
     fake = generate_noisy(generator, noise, clean, seed=0)             # (1, 3, H, W) in 8-bit levels
     model = GeneratorNoise.from_file("runs/pngan/generator.pt")        # the same, as a noise model
     generate_folder("runs/pngan/generator.pt", "clean/", "fake/")     # one PNG per clean image
+    aware = GeneratorNoise.from_file("runs/pngan_aware/generator.pt")  # a noise-aware generator ...
+    aware.for_group("GP ISO 800").sample(clean)                        # ... at a trained camera setting,
+    aware.for_level(NoiseLevel.constant(12 / 255)).sample(clean)       # a level, or a reference's level
+    generate_folder("runs/pngan_aware/generator.pt", "clean/", "fake/", reference="my_noisy/")
     scores = score_folders("clean/", "real/", "fake/")                # AKLD / KLD / PSNR per image
 
 Large images go through the generator tile by tile (`pngan.models.tiling`).
@@ -13,33 +17,45 @@ Large images go through the generator tile by tile (`pngan.models.tiling`).
 from __future__ import annotations
 
 import contextlib
+import copy
+import math
 import os
 import shutil
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from pngan.data.groups import camera_key
 from pngan.data.pairs import _by_stem as _unique_stems
-from pngan.data.pairs import list_images, read_clean_folder
+from pngan.data.pairs import Pair, list_images, read_clean_folder
 from pngan.data.sampling import keyed_generator
-from pngan.errors import OutputError
+from pngan.errors import OutputError, ParamsError
 from pngan.io import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
+from pngan.models.aware import add_noise, generator_input
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
-from pngan.noise.base import NoiseModel, quantize
+from pngan.noise.base import NoiseModel, quantize, randn_like
+from pngan.noise.condition import LevelCondition
+from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
 from pngan.runtime import autocast, select_device
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The generator of a PNGAN generator file (or training checkpoint), in eval mode, and the
-    file's description (arch, kwargs, `input` spec, summary). Safe on untrusted files."""
+    file's description (arch, kwargs, summary, and a paper generator's `input` spec or a
+    noise-aware one's `condition`, a LevelCondition). Safe on untrusted files."""
     return load_network_file(path, "generator", device)
+
+
+def is_aware(info: dict[str, Any]) -> bool:
+    """Whether a loaded generator file is a noise-aware generator's (it then needs a level)."""
+    return "condition" in info
 
 
 class GeneratorNoise(NoiseModel):
@@ -54,9 +70,12 @@ class GeneratorNoise(NoiseModel):
         self.precision, self.tile, self.overlap, self.info = precision, tile, overlap, info or {}
 
     @classmethod
-    def from_file(cls, path: str | Path, device: torch.device | str = "cpu", **options: Any) -> "GeneratorNoise":
-        """Load a generator file (or training checkpoint) written by `train_pngan`."""
+    def from_file(cls, path: str | Path, device: torch.device | str = "cpu", **options: Any) -> "GeneratorNoise | AwareGeneratorNoise":
+        """Load a generator file (or training checkpoint) written by `train_pngan`, or by
+        `train_pngan_aware`: that one comes back as an AwareGeneratorNoise, which needs a level."""
         generator, info = load_generator(path, device)
+        if is_aware(info):
+            return AwareGeneratorNoise(generator, info["condition"], info={"file": str(path), "arch": info.get("arch")}, **options)
         spec = info["input"]
         return cls(generator, build_input_noise(spec), spec["noise"], info={"file": str(path), "arch": info.get("arch"), "input": spec}, **options)
 
@@ -68,6 +87,53 @@ class GeneratorNoise(NoiseModel):
 
     def params(self) -> dict[str, Any]:
         return dict(self.info)
+
+
+class AwareGeneratorNoise(NoiseModel):
+    """A noise-aware generator as a noise model: y = x + s * G([z, x, s]) / rms, s the level map
+    of the level it is set to: a trained camera setting (`for_group`), any level (`for_level`),
+    or one estimated from noisy images without their clean ones (`for_reference`). A level
+    beyond the trained range by more than `margin` (x / margin ... x * margin) is refused."""
+
+    name = "pngan_aware"
+
+    def __init__(self, generator: nn.Module, condition: LevelCondition, level: NoiseLevel | None = None, margin: float | None = 2.0,
+                 precision: str = "fp32", tile: int = 512, overlap: int = 32, info: dict[str, Any] | None = None):
+        if margin is not None and not margin >= 1:
+            raise ParamsError(f"margin must be >= 1 (or None: any level), got {margin!r}")
+        self.generator, self.condition, self.level, self.margin = generator.eval(), condition, level, margin
+        self.precision, self.tile, self.overlap, self.info = precision, tile, overlap, info or {}
+
+    def _at(self, level: NoiseLevel) -> "AwareGeneratorNoise":
+        model = copy.copy(self)
+        model.level = level
+        return model
+
+    def for_group(self, key: str) -> "AwareGeneratorNoise":
+        """At the level of a camera setting it was trained on (e.g. 'GP ISO 800', 'phone_iso3200')."""
+        return self._at(self.condition.level_of(key))
+
+    def for_level(self, level: NoiseLevel, what: str = "level") -> "AwareGeneratorNoise":
+        return self._at(self.condition.check_level(level, self.margin, what))
+
+    def for_reference(self, noisy: Any, what: str = "reference") -> "AwareGeneratorNoise":
+        """At the level estimated blindly from noisy images of the target camera (`estimate_level`
+        with the file's calibration): best another image of the same camera and ISO, not the noisy
+        version of the very image to be noised (docs/METHOD.md §8.2)."""
+        return self._at(self.condition.check_level(self.condition.estimate(noisy), self.margin, what, DataError))
+
+    @torch.no_grad()
+    def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.level is None:
+            raise ParamsError(f"a noise-aware generator needs a level: for_group(camera setting: {self.condition.describe_groups()}), for_level(...) or for_reference(noisy images)")
+        s = self.level.map(clean).to(clean)
+        z = randn_like(clean, generator)
+        with autocast(clean.device, self.precision):
+            u = apply_tiled(self.generator, generator_input(z, clean, s), self.tile, self.overlap).float()
+        return add_noise(clean, s, u, self.condition.hold_level)
+
+    def params(self) -> dict[str, Any]:
+        return {**self.info, "level": None if self.level is None else self.level.to_dict(), "hold_level": self.condition.hold_level}
 
 
 def image_seed(name: str) -> int:
@@ -177,6 +243,9 @@ def _publish(stage: Path, output_dir: Path, files: list[Path]) -> None:
         os.replace(stage / name, real / name)
 
 
+Draw = Callable[[Pair, torch.Tensor, int], torch.Tensor]  # (pair, clean (1, 3, H, W), draw index) -> fake
+
+
 def generate_folder(
     checkpoint: str | Path,
     input_dir: str | Path,
@@ -189,36 +258,125 @@ def generate_folder(
     overlap: int = 32,
     precision: str = "fp32",
     overwrite: bool = False,
+    reference: str | Path | None = None,
+    camera: str | None = None,
+    iso: int | None = None,
+    level: str | float | Sequence[float] | None = None,
+    level_margin: float = 2.0,
 ) -> list[Path]:
     """Write one 8-bit PNG per clean image of `input_dir` into `output_dir`, same stem; with
     `samples` L, L independent draws into output_dir/1 ... output_dir/L. Returns the files.
+
+    A noise-aware generator needs exactly one level source: `reference`, a folder of noisy images
+    from the target camera (a clean image takes the level estimated from the reference of its
+    name, the others the level of all references pooled); `camera` (with `iso` for real data:
+    a camera setting it was trained on); or `level`, a noise std in 8-bit levels (one number, or
+    R, G, B). A level more than `level_margin` times outside the trained range is refused.
     Everything that can be checked cheaply is checked before any image is written."""
     if samples is not None and samples < 1:
         raise ValueError(f"--samples {samples}: must be >= 1 (draws per image; leave it out for one image per input)")
+    sources = _level_sources(reference, camera, iso, level)
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    inputs = [input_dir] if reference is None else [input_dir, Path(reference)]  # the references are read too
     pairs = read_clean_folder(input_dir)  # lists the folder, refuses a.png beside a.jpg
     draws = [Path()] if samples is None else [Path(str(i + 1)) for i in range(samples)]
-    for draw in draws:  # a numbered folder may itself be a link into the input
-        _refuse_overlap(output_dir / draw, input_dir)
+    for draw in draws:  # a numbered folder may itself be a link into an input
+        for folder in inputs:
+            _refuse_overlap(output_dir / draw, folder)
     files = [draw / f"{pair.name}.png" for pair in pairs for draw in draws]
     _prepare_output(output_dir, files, samples, overwrite)
     for pair in pairs:
         _image_size(pair.clean.path)
     generator, info = load_generator(checkpoint, select_device(device))
-    spec = spec_for_setting(info["input"], setting)
-    if spec != info["input"]:
-        print(f"note: the generator was trained on {info['input']}, now fed {spec}", flush=True)
-    noise = build_input_noise(spec)
+    if is_aware(info):
+        model_of = _aware_models(checkpoint, AwareGeneratorNoise(generator, info["condition"], margin=level_margin, precision=precision, tile=tile, overlap=overlap),
+                                 pairs, sources, setting, reference, camera, iso, level)
+        on = next(generator.parameters()).device
+        draw_fake: Draw = lambda pair, clean, index: model_of(pair).sample(clean.to(on), keyed_generator(seed, image_seed(pair.name), index, device=on))  # noqa: E731
+    else:
+        if sources:
+            raise ParamsError(f"{checkpoint}: {' '.join(sources)}: a paper PNGAN generator takes no noise level (it was trained without one); these options are for noise-aware generators (train-pngan-aware)")
+        spec = spec_for_setting(info["input"], setting)
+        if spec != info["input"]:
+            print(f"note: the generator was trained on {info['input']}, now fed {spec}", flush=True)
+        noise = build_input_noise(spec)
+        draw_fake = lambda pair, clean, index: generate_noisy(generator, noise, clean, seed, tile, overlap, precision, pair.name, index)  # noqa: E731
     from tqdm.auto import tqdm
 
     with _staging(output_dir) as stage:
         for pair in tqdm(pairs, desc="generate", dynamic_ncols=True):
             clean = to_tensor(pair.clean.load()).unsqueeze(0)
             for index, draw in enumerate(draws):
-                fake = generate_noisy(generator, noise, clean, seed, tile, overlap, precision, pair.name, index)
-                write_png(stage / draw / f"{pair.name}.png", to_image(fake[0]))
+                write_png(stage / draw / f"{pair.name}.png", to_image(draw_fake(pair, clean, index)[0]))
         _publish(stage, output_dir, files)
     return [output_dir / f for f in files]
+
+
+def _level_sources(reference: Any, camera: Any, iso: Any, level: Any) -> list[str]:
+    """The level options given, refusing combinations that never work (checked before any work)."""
+    if iso is not None and camera is None:
+        raise ParamsError(f"--iso {iso} needs --camera NAME (a real camera setting is 'NAME ISO N')")
+    given = [option for option, value in (("--reference", reference), ("--camera", camera), ("--level", level)) if value is not None]
+    if len(given) > 1:
+        raise ParamsError(f"{' and '.join(given)}: give one level source: --reference NOISY_DIR, --camera NAME [--iso N] or --level SIGMA")
+    if level is not None:
+        parse_level(level)
+    return given
+
+
+def parse_level(value: str | float | Sequence[float]) -> NoiseLevel:
+    """A constant level from a std in 8-bit levels: one number ('12') or R, G, B ('10,12,15')."""
+    parts = value.split(",") if isinstance(value, str) else [value] if isinstance(value, (int, float)) else list(value)
+    try:
+        stds = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        stds = []
+    if len(stds) not in (1, 3) or not all(math.isfinite(x) and x >= 0 for x in stds):
+        raise ParamsError(f"--level {value}: expected a noise std >= 0 in 8-bit levels, one number (e.g. 12) or three R,G,B (e.g. 10,12,15)")
+    stds = stds * 3 if len(stds) == 1 else stds
+    return NoiseLevel.from_table((0.0, 1.0), [[x / 255, x / 255] for x in stds])
+
+
+def _aware_models(checkpoint: str | Path, model: AwareGeneratorNoise, pairs: list[Pair], sources: list[str], setting: int | None,
+                  reference: str | Path | None, camera: str | None, iso: int | None, level: Any) -> Callable[[Pair], AwareGeneratorNoise]:
+    """The noise model of each clean image, at the level its source gives; every refusal here
+    comes before the first image is written."""
+    condition = model.condition
+    if setting is not None:
+        raise ParamsError(f"{checkpoint}: --setting picks a paper generator's synthetic input; a noise-aware generator has none")
+    if not sources:
+        low, high = condition.range
+        raise ParamsError(
+            f"{checkpoint}: a noise-aware generator needs a noise level: --reference NOISY_DIR, --camera NAME [--iso N] "
+            f"(trained camera settings: {condition.describe_groups()}) or --level SIGMA (in 8-bit levels; trained {low:.1f}-{high:.1f})"
+        )
+    try:
+        if camera is not None:
+            fixed = model.for_group(camera_key(camera, iso))
+        elif level is not None:
+            fixed = model.for_level(parse_level(level), what=f"--level {level}")
+        else:
+            return _reference_models(model, Path(reference), pairs)
+    except (ParamsError, DataError) as err:
+        raise type(err)(f"{checkpoint}: {err}") from None
+    return lambda pair: fixed
+
+
+def _reference_models(model: AwareGeneratorNoise, folder: Path, pairs: list[Pair]) -> Callable[[Pair], AwareGeneratorNoise]:
+    """A clean image takes the level estimated from the noisy reference of its name; the others
+    the level estimated from every reference pooled (and the output says which did which)."""
+    references = _by_stem(folder)
+    if not references:
+        raise DataError(f"{folder}: --reference folder holds no images; give noisy images from the camera to imitate")
+    own = {pair.name: model.for_reference([read_image(references[pair.name])], f"reference {references[pair.name]}") for pair in pairs if pair.name in references}
+    rest = [pair.name for pair in pairs if pair.name not in own]
+    pooled = model.for_reference([read_image(p) for p in references.values()], f"references in {folder} pooled") if rest else None
+    if own:
+        print(f"level: {len(own)} image(s) take the level estimated from the reference of the same name in {folder}", flush=True)
+    if rest:
+        shown = ", ".join(rest[:3]) + (", ..." if len(rest) > 3 else "")
+        print(f"level: {len(rest)} image(s) ({shown}) have no reference of their name in {folder}: they take the level estimated from all {len(references)} reference(s) pooled", flush=True)
+    return lambda pair: own[pair.name] if pair.name in own else pooled
 
 
 # ---- scoring ------------------------------------------------------------------------------------
