@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainer_standins import TinyDenoiser, tiny_denoiser_config, tiny_gan_config, tiny_pairs
+from trainer_standins import TinyDenoiser, profile_pairs, tiny_aware_config, tiny_denoiser_config, tiny_gan_config, tiny_pairs
 
 import pngan
 from pngan.train import train_denoiser, train_pngan
+from pngan.train.aware import AwarePnganTask, train_pngan_aware
 from pngan.train.denoiser import DenoiserTask
 from pngan.train.gan import PnganTask
 
@@ -43,7 +44,7 @@ def host_reads(monkeypatch):
 
     for name in READS:
         monkeypatch.setattr(torch.Tensor, name, wrap(getattr(torch.Tensor, name)))
-    for task in (PnganTask, DenoiserTask):
+    for task in (PnganTask, AwarePnganTask, DenoiserTask):
         step_fn = task.train_step
 
         def counted(self, batch, step, diagnose, _step_fn=step_fn):
@@ -54,11 +55,13 @@ def host_reads(monkeypatch):
     return state["reads"]
 
 
-@pytest.mark.parametrize("loop", ["pngan", "denoiser"])
+@pytest.mark.parametrize("loop", ["pngan", "pngan_aware", "denoiser"])
 def test_the_loop_reads_the_device_only_at_its_sync_points(loop, tmp_path, host_reads):
     cadence = dict(steps=12, log_every=4, ckpt_every=6, val_every=0)
     if loop == "pngan":
         train_pngan(tiny_gan_config(**cadence), tiny_pairs(), None, TinyDenoiser(4), tmp_path)
+    elif loop == "pngan_aware":
+        train_pngan_aware(tiny_aware_config(**cadence), profile_pairs(), None, TinyDenoiser(4), tmp_path)
     else:
         train_denoiser(tiny_denoiser_config(**cadence), tiny_pairs(), None, tmp_path)
     sync_points = {4, 6, 8, 12}

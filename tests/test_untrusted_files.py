@@ -79,7 +79,7 @@ def test_unknown_names_and_arguments_in_a_file_are_one_line(tmp_path, clean_dir,
     arch, kwargs = TINY_GENERATOR_ARCH
     net = models.build(arch, **kwargs)
     nope = save_network_file(tmp_path / "nope.pt", "generator", "nope", kwargs, net, input=TINY_GENERATOR_INPUT)
-    _assert_refused(*_generate(tmp_path, nope, clean_dir, capsys), marker, "unknown network 'nope'", "known: dncnn")
+    _assert_refused(*_generate(tmp_path, nope, clean_dir, capsys), marker, "unknown network 'nope'", "known: aware_generator, dncnn")
     typo = save_network_file(tmp_path / "typo.pt", "generator", arch, {**kwargs, "widht": 4}, net, input=TINY_GENERATOR_INPUT)
     _assert_refused(*_generate(tmp_path, typo, clean_dir, capsys), marker, "has no argument 'widht' (did you mean 'width'?)")
 

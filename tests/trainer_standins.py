@@ -145,3 +145,47 @@ def tiny_denoiser_config(**overrides):
     )
     values.update(overrides)
     return DenoiserConfig(**values)
+
+
+PROFILES = {"phone_iso100": 6.0, "phone_iso3200": 20.0}  # simulated camera settings: their noise std in /255
+
+
+def profile_pairs(crop: int | None = 16, per_group: int = 2, size: int = 24, seed: int = 0):
+    """Random clean images and noisy versions at each simulated profile's noise std, with the
+    profile as metadata (the camera setting a noise-aware generator's levels are fitted per)."""
+    import numpy as np
+
+    from pngan.data.pairs import ArrayImage, Pair
+    from pngan.data.patches import PairDataset
+
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for profile, std in PROFILES.items():
+        for i in range(per_group):
+            clean = rng.integers(40, 215, size=(size, size, 3), dtype=np.uint8)
+            noisy = np.clip(clean + rng.normal(0, std, clean.shape), 0, 255).round().astype(np.uint8)
+            pairs.append(Pair(f"{profile}_{i}", ArrayImage(f"noisy {profile} {i}", lambda a=noisy: a),
+                              ArrayImage(f"clean {profile} {i}", lambda a=clean: a), {"profile": profile}))
+    return PairDataset(pairs, crop, crop is not None, seed, cache=True)
+
+
+def tiny_aware_config(**overrides):
+    """The noise-aware task at test size: the kit's own aware generator and discriminator, tiny."""
+    from pngan.train.config import AwareGanConfig
+
+    values = dict(
+        generator_kwargs={"width": 4, "depth": 1},
+        discriminator_kwargs={"width": 4},
+        level_knots=3,
+        crop=16,
+        batch=2,
+        steps=4,
+        log_every=1,
+        ckpt_every=2,
+        val_every=0,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+    )
+    values.update(overrides)
+    return AwareGanConfig(**values)

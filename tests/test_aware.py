@@ -1,0 +1,376 @@
+"""The noise-aware generator: it adds noise at the level it is told (never redrawing the image),
+starts as the classical draw, trains, resumes and runs under DDP like the paper's, and its files
+and command line refuse what they cannot honour with one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_ddp import _torchrun
+from test_resume import Interrupted, _assert_same_tree, _interrupt_at, _log
+from trainer_standins import PROFILES, TinyDenoiser, profile_pairs, tiny_aware_config
+
+from pngan import models
+from pngan.cli import main
+from pngan.data.groups import group_of
+from pngan.data.pairs import Pair
+from pngan.data.patches import make_patch_set
+from pngan.errors import CheckpointError, DataError, ParamsError
+from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
+from pngan.io import read_image, write_png
+from pngan.models.aware import AwareGenerator, unit_rms
+from pngan.models.files import save_network_file
+from pngan.noise.base import quantize
+from pngan.noise.condition import LevelCondition
+from pngan.noise.level import NoiseLevel
+from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, train_pngan_aware
+from pngan.train.common import NanGuard, Runtime
+from pngan.train.distributed import DistContext
+
+KNOTS = (0.0, 0.5, 1.0)
+
+
+def _constant(std_255: float) -> NoiseLevel:
+    return NoiseLevel.from_table(KNOTS, [[std_255 / 255] * len(KNOTS)] * 3)
+
+
+def _condition(levels: dict[str, float] = PROFILES, hold_level: bool = True) -> LevelCondition:
+    groups = {key: _constant(std) for key, std in levels.items()}
+    return LevelCondition(fallback=_constant(float(np.mean(list(levels.values())))), groups=groups, hold_level=hold_level)
+
+
+def _shaping_generator(seed: int = 0, **kwargs) -> AwareGenerator:
+    """A tiny aware generator whose tail is not zero, as after training: its field is not z."""
+    torch.manual_seed(seed)
+    net = AwareGenerator(width=8, depth=2, **kwargs)
+    torch.nn.init.normal_(net.tail.weight, std=0.05)
+    return net.eval()
+
+
+def _aware_file(path, condition: LevelCondition | object = None, **extra):
+    """A noise-aware generator file; `condition`: a LevelCondition, or any entry to store as is."""
+    net = _shaping_generator()
+    entry = (condition or _condition()).to_dict() if condition is None or isinstance(condition, LevelCondition) else condition
+    return save_network_file(path, "generator", "aware_generator", {"width": 8, "depth": 2}, net, condition=entry, summary={}, **extra)
+
+
+def _gray(value: float = 0.5, size: int = 64) -> torch.Tensor:
+    return torch.full((1, 3, size, size), round(value * 255) / 255)
+
+
+def _smooth_image(seed: int = 0, size: int = 48) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(size, size), mode="bilinear")
+    return (base * 180 + 40).round() / 255
+
+
+# ---- the noise it adds -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hold_level", [True, False])
+def test_a_zero_level_returns_the_clean_image_exactly(hold_level):
+    model = AwareGeneratorNoise(_shaping_generator(residual_from_z=False), _condition(hold_level=hold_level))
+    clean = _smooth_image()
+    fake = model.for_level(_constant(0.0)).sample(clean, torch.Generator().manual_seed(1))
+    assert torch.equal(fake, clean)
+    assert not torch.equal(model.for_level(_constant(10.0)).sample(clean), clean)  # control: a level does add noise
+
+
+def test_the_noise_std_follows_the_requested_level():
+    model = AwareGeneratorNoise(_shaping_generator(), _condition(), margin=None)
+    clean = _gray()
+    stds = []
+    for std in (4.0, 10.0, 25.0):
+        fake = model.for_level(_constant(std)).sample(clean, torch.Generator().manual_seed(0))
+        stds.append(float((fake - clean).std()) * 255)
+        assert stds[-1] == pytest.approx(std, rel=0.05)  # hold_level: the requested level, whatever G's field
+    assert stds == sorted(stds)
+    # and on an image, with a level that rises with intensity: brighter pixels get more noise
+    rising = NoiseLevel.from_table(KNOTS, [[2 / 255, 8 / 255, 14 / 255]] * 3)
+    image = torch.cat([_gray(0.1, 32), _gray(0.9, 32)], dim=-1)
+    noise = (model.for_level(rising).sample(image) - image) * 255
+    assert float(noise[..., :32].std()) < 0.5 * float(noise[..., 32:].std())
+
+
+def test_without_hold_level_the_generator_sets_the_level():
+    """Control for the test above: a field of RMS 3 triples the noise unless the level is held."""
+
+    class Loud(torch.nn.Module):
+        def forward(self, inputs):
+            return 3 * inputs[:, :3]
+
+    clean = _gray()
+    for hold, expected in ((True, 10.0), (False, 30.0)):
+        fake = AwareGeneratorNoise(Loud(), _condition(hold_level=hold), margin=None).for_level(_constant(10.0)).sample(clean)
+        assert float((fake - clean).std()) * 255 == pytest.approx(expected, rel=0.05)
+
+
+def test_step_zero_is_the_classical_draw_at_the_level():
+    net = AwareGenerator(width=8, depth=2)  # zero tail added to z
+    clean, level = _smooth_image(), NoiseLevel.from_table(KNOTS, [[3 / 255, 9 / 255, 5 / 255]] * 3)
+    fake = AwareGeneratorNoise(net, _condition()).for_level(level).sample(clean, torch.Generator().manual_seed(7))
+    z = torch.randn(clean.shape, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(fake, quantize(clean + level.map(clean) * unit_rms(z)))
+    # while a generator that learned something differs from it
+    shaped = AwareGeneratorNoise(_shaping_generator(), _condition()).for_level(level).sample(clean, torch.Generator().manual_seed(7))
+    assert not torch.equal(shaped, fake)
+
+
+def test_the_discriminator_keeps_the_paper_layout_and_takes_the_level_beside_the_image():
+    assert models.count_parameters(models.build("pixel_discriminator")) == 371_329
+    conditioned = models.build("pixel_discriminator", width=8, in_channels=6)
+    assert conditioned(torch.rand(2, 6, 16, 12)).shape == (2, 1, 16, 12)
+    assert models.count_parameters(models.build("pixel_discriminator", in_channels=6)) == 371_329 + 3 * 64 * 9
+
+
+def test_the_default_generator_is_laptop_sized_and_tiles_exactly():
+    net = models.build("aware_generator")
+    assert 100_000 <= models.count_parameters(net) <= 300_000
+    model = AwareGeneratorNoise(_shaping_generator(), _condition(), tile=16, overlap=16)
+    clean = _smooth_image(size=40)
+    whole = AwareGeneratorNoise(_shaping_generator(), _condition(), tile=0)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(model.for_level(_constant(9.0)).sample(clean, g()), whole.for_level(_constant(9.0)).sample(clean, g()))
+
+
+def test_levels_are_looked_up_by_camera_setting_and_checked_against_the_trained_range():
+    model = AwareGeneratorNoise(_shaping_generator(), _condition(), margin=2.0)
+    assert model.for_group("phone_iso3200").level == _constant(20.0)
+    with pytest.raises(ParamsError, match=r"camera setting 'phone_iso800' is not one the generator was trained on; known: 'phone_iso100', 'phone_iso3200'"):
+        model.for_group("phone_iso800")
+    model.for_level(_constant(40.0))  # 2 x the largest trained level: still accepted
+    with pytest.raises(ParamsError, match=r"noise level 41.00/255 \(RMS\) is outside what the generator was trained on, 6.00-20.00/255"):
+        model.for_level(_constant(41.0))
+    with pytest.raises(ParamsError, match="needs a level"):
+        model.sample(_gray())
+
+
+def test_the_camera_setting_key_is_the_one_the_noise_model_table_uses():
+    from pngan.stages.generate import group_of as stage_group_of
+
+    metas = [{"profile": "phone_iso3200"}, {"camera": "GP", "iso": 800}, {"camera": "IP"}, {"scene": "x"}, {"profile": "p", "camera": "GP", "iso": 1}]
+    for meta in metas:
+        pair = Pair("p", None, None, meta)
+        assert group_of(pair, "camera") == stage_group_of(pair, "camera")
+        assert group_of(pair, "iso") == stage_group_of(pair, "iso")
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+
+def test_the_levels_come_from_the_training_pairs_per_camera_setting():
+    data = profile_pairs()
+    condition = fit_condition(tiny_aware_config(), data.pairs)
+    assert sorted(condition.groups) == sorted(PROFILES)
+    for profile, std in PROFILES.items():
+        assert condition.groups[profile].mean_std() * 255 == pytest.approx(std, rel=0.25)
+    items = LevelPairs(data, condition)
+    assert items.group_names == ("phone_iso100", "phone_iso3200", "other")
+    first = items[0]
+    assert first["level"].shape == (3, 3) and torch.equal(first["level"], condition.groups["phone_iso100"].table().float())
+    assert int(items[len(data) - 1]["group"]) == 1
+
+
+def test_at_step_zero_the_task_fakes_the_classical_draw_and_d_sees_the_level():
+    cfg = tiny_aware_config()
+    data = profile_pairs()
+    condition = fit_condition(cfg, data.pairs)
+    ctx = DistContext()
+    task = AwarePnganTask(cfg, Runtime(ctx, "fp32"), TinyDenoiser(4), None, NanGuard(10, ctx), condition)
+    items = LevelPairs(data, condition)
+    batch = {k: torch.stack([items[i][k] for i in (0, 3)]) for k in ("clean", "noisy", "level")}
+    y_s, y_f, s = task.fake(batch, 0)
+    assert torch.equal(y_s, y_f) and s.shape == batch["clean"].shape
+    assert task.discriminator.net[0].in_channels == 6
+    result = task.train_step(batch, 0, diagnose=True)
+    assert np.isfinite(result.diagnostics["std_fake_255"])
+    _, y_f_after, _ = task.fake(batch, 0)
+    assert not torch.equal(y_f_after, y_f)  # G moved
+
+
+def test_training_writes_an_aware_generator_file_and_per_setting_levels(tmp_path):
+    cfg = tiny_aware_config(steps=2, val_every=1)
+    summary = train_pngan_aware(cfg, profile_pairs(), profile_pairs(crop=None, seed=1), TinyDenoiser(4), tmp_path)
+    with open(tmp_path / "val_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {"std_fake_255@phone_iso100", "std_fake_255@phone_iso3200", "std_real_255@phone_iso3200", "akld", "akld_input"} <= set(rows[0])
+    assert float(rows[-1]["std_real_255@phone_iso100"]) < float(rows[-1]["std_real_255@phone_iso3200"])
+    state = torch.load(tmp_path / "generator.pt", weights_only=True)
+    assert state["arch"] == "aware_generator" and state["kwargs"] == {"width": 4, "depth": 1, "residual_from_z": True}
+    assert "input" not in state and sorted(state["condition"]["groups"]) == sorted(PROFILES)
+    assert summary["level_groups"] == sorted(PROFILES)
+    for path in (tmp_path / "generator.pt", tmp_path / "checkpoint.pt"):  # the checkpoint stands in for the file too
+        model = GeneratorNoise.from_file(path)
+        assert isinstance(model, AwareGeneratorNoise) and model.condition == LevelCondition.from_dict(state["condition"])
+        assert model.for_group("phone_iso3200").sample(_gray(size=16)).shape == (1, 3, 16, 16)
+
+
+def test_aware_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = tiny_aware_config(steps=6)
+    data, dd = profile_pairs(), TinyDenoiser(4)
+    train_pngan_aware(cfg, data, None, dd, tmp_path / "straight")
+    with monkeypatch.context() as m:
+        _interrupt_at(m, AwarePnganTask, 3)  # 3 steps done, the checkpoint holds 2
+        with pytest.raises(Interrupted):
+            train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")
+    assert train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")["resumed_from"] == 2
+    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for part in ("models", "optimizers", "schedulers"):
+        _assert_same_tree(straight[part], resumed[part], part)
+    assert _log(tmp_path / "resumed" / "train_log.csv") == _log(tmp_path / "straight" / "train_log.csv")
+    # other levels (same data, same settings: say a changed fit) are another run: never resumed
+    import pngan.train.aware as aware
+
+    fit = aware.fit_level
+    monkeypatch.setattr(aware, "fit_level", lambda pairs, knots: fit(pairs, knots=knots).scaled(1.5))
+    assert train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")["resumed_from"] == 0
+
+
+@pytest.mark.slow
+def test_two_process_aware_training_keeps_replicas_identical(tmp_path):
+    import yaml
+
+    make_patch_set(profile_pairs(crop=None).pairs, tmp_path / "data" / "train", size=24, per_image=1)
+    denoiser = tmp_path / "denoiser.pt"
+    save_network_file(denoiser, "denoiser", "dncnn", {"depth": 2, "width": 4, "batch_norm": False}, models.build("dncnn", depth=2, width=4, batch_norm=False))
+    section = {"generator_kwargs": {"width": 4, "depth": 1}, "discriminator_kwargs": {"width": 4}, "level_knots": 3, "crop": 16, "batch": 2,
+               "steps": 3, "log_every": 1, "ckpt_every": 2, "val_every": 0, "precision": "fp32", "device": "cpu"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_pngan_aware": section}))
+    common = ["train-pngan-aware", "--params", "params.yaml", "--data", "data", "--denoiser", str(denoiser), "--out", "run"]
+    first = _torchrun([*common, "--summary", "first.json"], tmp_path, 2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads((tmp_path / "first.json").read_text())
+    assert summary["world_size"] == 2 and len(set(summary["replica_digests"])) == 1
+    assert summary["level_groups"] == sorted(PROFILES)
+    second = _torchrun([*common, "--summary", "second.json", "--set", "steps=4"], tmp_path, 2)
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = json.loads((tmp_path / "second.json").read_text())
+    assert resumed["resumed_from"] == 3 and len(set(resumed["replica_digests"])) == 1
+
+
+# ---- files and the command line ----------------------------------------------------------------
+
+
+def _generate(capsys, checkpoint, clean_dir, output, *options):
+    code = main(["generate", "--checkpoint", str(checkpoint), "--input", str(clean_dir), "--output", str(output), *options])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line_error(code, err, *phrases):
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    for phrase in phrases:
+        assert phrase in err, err
+
+
+def test_generate_at_a_camera_setting_a_level_or_a_reference(tmp_path, clean_dir, capsys):
+    path = _aware_file(tmp_path / "aware.pt")
+    code, out, err = _generate(capsys, path, clean_dir, tmp_path / "sim", "--camera", "phone_iso3200")
+    assert code == 0, err
+    strong = read_image(tmp_path / "sim" / "a.png").astype(float) - read_image(clean_dir / "a.png")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "flat", "--level", "6")
+    assert code == 0, err
+    weak = read_image(tmp_path / "flat" / "a.png").astype(float) - read_image(clean_dir / "a.png")
+    assert weak.std() < 0.5 * strong.std()
+    # reference mode: a.png has a same-name reference, b.png takes the pooled level
+    refs = tmp_path / "refs"
+    rng = np.random.default_rng(0)
+    write_png(refs / "a.png", np.clip(128 + rng.normal(0, 18, (40, 40, 3)), 0, 255).astype(np.uint8))
+    write_png(refs / "z.png", np.clip(128 + rng.normal(0, 18, (40, 40, 3)), 0, 255).astype(np.uint8))
+    code, out, err = _generate(capsys, path, clean_dir, tmp_path / "ref", "--reference", str(refs))
+    assert code == 0, err
+    assert "1 image(s) take the level estimated from the reference of the same name" in out
+    assert "1 image(s) (b) have no reference of their name" in out and "all 2 reference(s) pooled" in out
+
+
+def test_real_camera_settings_are_camera_and_iso(tmp_path, clean_dir, capsys):
+    path = _aware_file(tmp_path / "aware.pt", _condition({"GP ISO 800": 10.0, "IP ISO 100": 4.0}))
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "ok", "--camera", "GP", "--iso", "800")
+    assert code == 0, err
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--camera", "GP", "--iso", "1600")
+    _one_line_error(code, err, f"{path}: camera setting 'GP ISO 1600' is not one the generator was trained on; known: 'GP ISO 800', 'IP ISO 100'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_of_range_and_missing_or_misplaced_levels_are_one_line_errors(tmp_path, clean_dir, capsys, generator_file):
+    path = _aware_file(tmp_path / "aware.pt")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--level", "90")
+    _one_line_error(code, err, "--level 90: noise level 90.00/255 (RMS) is outside what the generator was trained on, 6.00-20.00/255 (accepted with margin 2x: 3.00-40.00/255)")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--level", "90", "--level-margin", "5")
+    assert code == 0, err
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out2")
+    _one_line_error(code, err, "a noise-aware generator needs a noise level: --reference NOISY_DIR, --camera NAME [--iso N]", "'phone_iso100', 'phone_iso3200'")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out2", "--level", "5", "--camera", "phone_iso100")
+    _one_line_error(code, err, "--camera and --level: give one level source")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out2", "--iso", "800")
+    _one_line_error(code, err, "--iso 800 needs --camera NAME")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out2", "--level", "1,2")
+    _one_line_error(code, err, "--level 1,2: expected a noise std >= 0 in 8-bit levels")
+    code, _, err = _generate(capsys, generator_file, clean_dir, tmp_path / "out2", "--camera", "phone_iso100")
+    _one_line_error(code, err, "--camera: a paper PNGAN generator takes no noise level")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_generate_refuses_a_reference_folder_that_overlaps_the_output(tmp_path, clean_dir, capsys):
+    path = _aware_file(tmp_path / "aware.pt")
+    refs = tmp_path / "refs"
+    write_png(refs / "a.png", np.full((30, 40, 3), 128, np.uint8))
+    before = sorted(p.name for p in refs.iterdir())
+    for output in (refs, refs / "noisy", tmp_path):
+        code, _, err = _generate(capsys, path, clean_dir, output, "--reference", str(refs), "--overwrite")
+        _one_line_error(code, err, str(output), "input folder")
+    assert sorted(p.name for p in refs.iterdir()) == before
+
+
+def _garbage_conditions():
+    good = _condition().to_dict()
+    level = good["groups"]["phone_iso100"]
+
+    def changed(**entries):
+        return {**good, **entries}
+
+    return {
+        "not a mapping": "level",
+        "another kind": changed(kind="code"),
+        "unknown key": changed(run="subprocess:Popen"),
+        "groups not a mapping": changed(groups=["phone_iso100"]),
+        "a level that is not one": changed(groups={"phone_iso100": {"knots": [0, 1], "sigma": "x"}}),
+        "a negative level": changed(groups={"phone_iso100": {**level, "sigma": [[-1.0] * 3] * 3}}),
+        "a range its levels do not give": changed(range={"min_std": 0.0, "max_std": 1e9}),
+        "hold_level not a flag": changed(hold_level="yes"),
+        "an estimator option estimate_level lacks": changed(estimator={"options": {"__class__": 1}, "calibration": None}),
+        "an estimator option that is not a plain value": changed(estimator={"options": {"block": {"__reduce__": [1]}}, "calibration": None}),
+        "a calibration that is not finite": changed(estimator={"options": {}, "calibration": [1.0, float("nan"), 1.0]}),
+        "a calibration of two factors": changed(estimator={"options": {}, "calibration": [1.0, 1.0]}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_garbage_conditions()))
+def test_a_generator_file_with_a_garbage_condition_is_refused(name, tmp_path, clean_dir, capsys):
+    path = _aware_file(tmp_path / "aware.pt", _garbage_conditions()[name])
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_generator(path)
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--level", "10")
+    _one_line_error(code, err, str(path), "condition")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_with_both_an_input_spec_and_a_condition_is_refused(tmp_path):
+    path = _aware_file(tmp_path / "aware.pt", input={"setting": 1, "noise": "awgn", "noise_kwargs": {}})
+    with pytest.raises(CheckpointError, match="holds both a synthetic-input spec and a level condition"):
+        load_generator(path)
+
+
+def test_the_condition_entry_round_trips():
+    condition = _condition()
+    entry = condition.to_dict()
+    assert set(entry) == {"kind", "knots", "group_key", "groups", "fallback", "range", "hold_level", "estimator"}
+    assert entry["range"] == {"min_std": pytest.approx(6.0), "max_std": pytest.approx(20.0)}
+    assert LevelCondition.from_dict(json.loads(json.dumps(entry))) == condition
+    with pytest.raises(DataError):
+        LevelCondition.from_dict({**entry, "knots": [0.0, 1.0]})
