@@ -30,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from pngan.data.groups import camera_key
 from pngan.data.pairs import _by_stem as _unique_stems
 from pngan.data.pairs import Pair, list_images, read_clean_folder
 from pngan.data.sampling import keyed_generator
@@ -40,7 +39,7 @@ from pngan.models.aware import add_noise, generator_input
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize, randn_like
-from pngan.noise.condition import LevelCondition
+from pngan.noise.condition import LevelCondition, camera_key
 from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
 from pngan.runtime import autocast, select_device

@@ -16,7 +16,6 @@ from trainer_standins import PROFILES, TinyDenoiser, profile_pairs, tiny_aware_c
 
 from pngan import models
 from pngan.cli import main
-from pngan.data.groups import group_of
 from pngan.data.pairs import Pair
 from pngan.data.patches import make_patch_set
 from pngan.errors import CheckpointError, DataError, ParamsError
@@ -25,7 +24,7 @@ from pngan.io import read_image, write_png
 from pngan.models.aware import AwareGenerator, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
-from pngan.noise.condition import LevelCondition
+from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import NoiseLevel
 from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, train_pngan_aware
 from pngan.train.common import NanGuard, Runtime
@@ -154,9 +153,7 @@ def test_the_camera_setting_key_is_the_one_the_noise_model_table_uses():
 
     metas = [{"profile": "phone_iso3200"}, {"camera": "GP", "iso": 800}, {"camera": "IP"}, {"scene": "x"}, {"profile": "p", "camera": "GP", "iso": 1}]
     for meta in metas:
-        pair = Pair("p", None, None, meta)
-        assert group_of(pair, "camera") == stage_group_of(pair, "camera")
-        assert group_of(pair, "iso") == stage_group_of(pair, "iso")
+        assert camera_setting(meta) == stage_group_of(Pair("p", None, None, meta), "camera")
 
 
 # ---- training ----------------------------------------------------------------------------------

@@ -9,6 +9,11 @@ Stored as the `condition` entry of its generator file (pngan.models.files):
      "hold_level": bool,                                   # G's field rescaled to unit RMS
      "estimator": {"options": {...}, "calibration": [r, g, b]}}  # the blind estimator of reference mode
 
+The groups are camera settings (`camera_setting`): the simulated profile ('phone_iso3200'), or
+camera and ISO as the real data sets' readers parse them from file names ('GP ISO 800'), or the
+camera alone: the key of `kind@camera` (pngan.stages.generate.group_of, which must agree: tests
+check it).
+
 Files are shared, so `LevelCondition.from_dict` treats the entry as untrusted: every level goes
 through `NoiseLevel.from_dict`, the range must be the one its levels give, and the estimator's
 options must be plain values that `estimate_level` takes. Nothing in it names code.
@@ -28,6 +33,20 @@ KIND = "level"
 GROUP_KEYS = ("camera", "all")  # per camera setting; one level for every pair
 RANGE_TOLERANCE = 1e-6  # relative: the stored range against the one recomputed from the levels
 _PLAIN = (bool, int, float, str, type(None))
+
+
+def camera_key(camera: str, iso: int | str | None = None) -> str:
+    """The camera-setting key of a camera (or simulated profile) and its ISO."""
+    return str(camera) if iso is None else f"{camera} ISO {iso}"
+
+
+def camera_setting(meta: Mapping[str, Any]) -> str | None:
+    """The camera setting of a pair's metadata: the simulated profile, or camera and ISO."""
+    if "profile" in meta:
+        return str(meta["profile"])
+    if "camera" in meta:
+        return camera_key(meta["camera"], meta["iso"]) if "iso" in meta else str(meta["camera"])
+    return None
 
 
 def rms_std_255(level: NoiseLevel) -> float:

@@ -24,12 +24,11 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from pngan.data.groups import group_of
 from pngan.data.pairs import Pair
 from pngan.data.sampling import keyed_generator
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
-from pngan.noise.condition import LevelCondition
+from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
 from pngan.runtime import autocast
 from pngan.train import common
@@ -42,14 +41,14 @@ UNGROUPED = "other"  # the validation group name of pairs without camera metadat
 
 
 def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> LevelCondition:
-    """The levels to train with, from the training pairs only: one per camera setting (the
-    key of `pngan.data.groups.group_of`) and one on every pair, the fallback for the others;
-    and the blind estimator's calibration on the same pairs, for reference mode."""
+    """The levels to train with, from the training pairs only: one per camera setting
+    (`pngan.noise.condition.camera_setting`) and one on every pair, the fallback for the
+    others; and the blind estimator's calibration on the same pairs, for reference mode."""
     arrays = [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
     members: dict[str, list[int]] = {}
     if cfg.level_source == "camera":
         for i, pair in enumerate(pairs):
-            key = group_of(pair, "camera")
+            key = camera_setting(pair.meta)
             if key is not None:
                 members.setdefault(key, []).append(i)
         if not members:
@@ -73,7 +72,7 @@ class LevelPairs(Dataset):
 
     def __init__(self, dataset: Dataset, condition: LevelCondition):
         self.dataset = dataset
-        keys = [group_of(pair, "camera") for pair in dataset.pairs]  # reported per setting even when one level serves all
+        keys = [camera_setting(pair.meta) for pair in dataset.pairs]  # reported per setting even when one level serves all
         tables = {key: torch.as_tensor(condition.groups.get(key, condition.fallback).table(), dtype=torch.float32) for key in set(keys)}
         self.tables = [tables[key] for key in keys]
         named = sorted({key for key in keys if key is not None})
