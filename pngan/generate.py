@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,14 +25,13 @@ import torch.nn as nn
 
 from pngan.data.pairs import _by_stem as _unique_stems
 from pngan.data.pairs import list_images, read_clean_folder
-from pngan.data.sampling import keyed_generator
 from pngan.errors import OutputError
 from pngan.io import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
-from pngan.runtime import autocast, select_device
+from pngan.runtime import autocast, keyed_generator, select_device, stable_seed
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -70,11 +68,6 @@ class GeneratorNoise(NoiseModel):
         return dict(self.info)
 
 
-def image_seed(name: str) -> int:
-    """A stable per-image key (so a file gets the same noise whatever else is in its folder)."""
-    return zlib.crc32(name.encode())
-
-
 @torch.no_grad()
 def generate_noisy(
     generator: nn.Module,
@@ -89,10 +82,11 @@ def generate_noisy(
 ) -> torch.Tensor:
     """Fake noisy version of `clean` (1, 3, H, W) in [0, 1]: synthetic input y_s from `noise`
     drawn with a generator seeded by (seed, name, sample), G applied tile-wise, clamped and
-    rounded to 8 bit."""
+    rounded to 8 bit. The image's name, not its place in the folder, keys the draw, so a file
+    gets the same noise whatever else is in its folder."""
     device = next(generator.parameters()).device
     clean = clean.to(device)
-    y_s = noise.sample(clean, keyed_generator(seed, image_seed(name), sample, device=device))
+    y_s = noise.sample(clean, keyed_generator(seed, stable_seed(name), sample, device=device))
     with autocast(device, precision):
         fake = apply_tiled(generator, y_s, tile, overlap)
     return quantize(fake.float())

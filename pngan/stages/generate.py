@@ -24,10 +24,10 @@ from pngan.io import DataError, read_image, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
 from pngan.generate import GeneratorNoise
-from pngan.runtime import run_info, select_device
+from pngan.runtime import keyed_generator, run_info, select_device, stable_seed
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
-from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
+from pngan.stages.prepare import load_split, prepared_or_smoke
 
 ORACLE = "oracle"
 PNGAN = "pngan"
@@ -107,7 +107,7 @@ def draw(model: NoiseModel, clean: torch.Tensor, samples: int, generator: torch.
 def score_pair(model: NoiseModel, pair: Pair, samples: int, seed: int, batch: int, device: torch.device) -> tuple[dict[str, float], torch.Tensor]:
     noisy, clean = pair.load()
     x, y = to_tensor(clean)[None].to(device), to_tensor(noisy)[None].to(device)
-    generator = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
+    generator = keyed_generator(seed, pair.name, device=device)
     fakes = draw(model, x, samples, generator, batch)
     noise_std = lambda z: float((z - x).std(dim=(-3, -2, -1)).mean()) * 255.0  # noqa: E731 (mean over draws)
     row = {
@@ -147,7 +147,7 @@ def noise_images(model_for: Callable[[Pair], NoiseModel] | None, pairs: Sequence
             if model_for is None:
                 raise DataError(f"{path}: generated image missing (rerun the stage that writes {folder})")
             clean = to_tensor(pair.clean.load())[None].to(device)
-            g = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
+            g = keyed_generator(seed, pair.name, device=device)
             write_png(path, to_image(model_for(pair).sample(clean, g)[0]))
         out.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
     return out

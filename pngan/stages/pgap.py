@@ -17,9 +17,9 @@ from pngan.noise import label
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
-from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
+from pngan.stages.prepare import load_split, prepared_or_smoke
 from pngan.generate import GeneratorNoise
-from pngan.runtime import run_info, select_device
+from pngan.runtime import run_info, select_device, stable_seed
 from pngan.models.files import load_network_file
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, train_denoiser

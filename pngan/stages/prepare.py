@@ -11,7 +11,6 @@ embedded simulated camera by default, or any real data set that `pngan.data.read
 from __future__ import annotations
 
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,11 @@ from pngan.data.patches import make_patch_set, read_patch_set
 from pngan.data.readers import KINDS, read_dataset
 from pngan.data.splits import split_pairs
 from pngan.paths import scratch_dir
+from pngan.runtime import stable_seed
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 
 SPLITS = ("train", "val", "test")
-
-
-def stable_seed(*parts: Any) -> int:
-    """A seed that depends only on its parts (not on Python's per-process string hashing)."""
-    return zlib.crc32(":".join(map(str, parts)).encode())
 
 
 def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int) -> list[Pair]:

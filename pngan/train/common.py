@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from pngan.data.sampling import StepSampler, derive_seed, make_loader
+from pngan.data.sampling import StepSampler, make_loader
 from pngan.errors import CheckpointError, TrainingDiverged
-from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts
+from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts, stable_seed
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import _Config
 from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
@@ -331,7 +331,7 @@ def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_
     start = resumed.get("step", 0)
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
-    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
+    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, stable_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
     loader = make_loader(train_dataset, sampler, cfg.num_workers, pin_memory=runtime.device.type == "cuda")
     # training time and last losses carry over resumptions, so a finished run rerun reports them
     started, earlier_seconds = time.perf_counter(), _recorded_seconds(out_dir) if resumed else 0.0

@@ -22,13 +22,12 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from pngan.data.sampling import keyed_generator
 from pngan.losses import DenoiserFeatures, alignment_l1, perceptual, relativistic_d_loss, relativistic_g_loss
 from pngan.models import build as build_network
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.synthetic import build_input_noise, input_spec
-from pngan.runtime import autocast
+from pngan.runtime import autocast, keyed_generator
 from pngan.train import common
 from pngan.train.common import STREAM_INPUT_NOISE, STREAM_VALIDATION, NanGuard, Runtime, StepResult
 from pngan.train.config import GanConfig
