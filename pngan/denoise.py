@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from pngan.data.pairs import Pair
-from pngan.io import to_image, to_tensor
+from pngan.images import to_image, to_tensor
 from pngan.metrics import psnr, ssim_rgb, ssim_y
 from pngan.models import final_output
 from pngan.models.tiling import apply_tiled

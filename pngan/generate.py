@@ -26,7 +26,7 @@ import torch.nn as nn
 from pngan.data.pairs import _by_stem as _unique_stems
 from pngan.data.pairs import list_images, read_clean_folder
 from pngan.errors import OutputError
-from pngan.io import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
+from pngan.images import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize
@@ -98,7 +98,7 @@ def generate_noisy(
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image read under the kit's policy (`pngan.io.read_image`), so every
+    """(width, height) of an image read under the kit's policy (`pngan.images.read_image`), so every
     input that would be refused is refused before any work is done."""
     height, width = read_image(path).shape[:2]
     return width, height

@@ -47,7 +47,7 @@ def notebook_parameters(notebook: Path) -> set[str]:
     return names
 
 
-def collect(sections: list[str], overrides: list[str], params_file: Path, links: list[str] = ()) -> dict[str, Any]:
+def injected_values(sections: list[str], overrides: list[str], params_file: Path, links: list[str] = ()) -> dict[str, Any]:
     """The named params.yaml sections merged in order, then `--from name=section.key` values of
     other sections (e.g. another stage's sweep), then the `--set key=value` overrides."""
     values: dict[str, Any] = {}
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     error_file = os.environ.get("PNGAN_ERROR_FILE")
 
     def execute() -> int:
-        values = collect(args.section, args.set, args.params, args.links)
+        values = injected_values(args.section, args.set, args.params, args.links)
         where = f"{args.params} [{', '.join(args.section)}]" if args.section else "--set"
         run(args.notebook, args.output, values, where)
         return 0

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pngan import plots, stats
-from pngan.io import DataError
+from pngan.images import DataError
 from pngan.stages import generate, inspect_noise, prepare
 
 FIGURES = {"noise_crops", "overview", "histograms", "histograms_log", "histograms_by_group", "noise_level",

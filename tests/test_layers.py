@@ -15,7 +15,7 @@ from import_graph import Edge, build_graph, cycles, imports_in_source, layer_of,
 LAYERS: dict[str, int] = {
     # 0 base
     "pngan.errors": 0,
-    "pngan.io": 0,
+    "pngan.images": 0,
     "pngan.params": 0,  # the package __init__ only
     "pngan.runtime": 0,
     "pngan.paths": 0,
@@ -62,7 +62,7 @@ def test_layer_table_names_only_existing_modules():
 
 # --- the checker itself ----------------------------------------------------------------------
 
-MODULES = {"pngan", "pngan.io", "pngan.models", "pngan.models.blocks", "pngan.models.smnet",
+MODULES = {"pngan", "pngan.images", "pngan.models", "pngan.models.blocks", "pngan.models.smnet",
            "pngan.train", "pngan.train.gan", "pngan.stages", "pngan.stages.a", "pngan.stages.b"}
 
 
@@ -74,7 +74,7 @@ def _edges(module: str, source: str) -> list[Edge]:
 def test_checker_sees_every_kind_of_import():
     source = '''
 import os
-import pngan.io
+import pngan.images
 from pngan import models
 from pngan.models import smnet, build
 from . import smnet
@@ -94,7 +94,7 @@ REGISTRY = {"gen": "pngan.models.smnet:SMNet", "prose": "see pngan.train: loops"
     edges = _edges("pngan.models.blocks", source)
     found = sorted((e.target, int(e.where.rsplit(":", 1)[1])) for e in edges)
     assert found == sorted([
-        ("pngan.io", 3), ("pngan.models", 4), ("pngan.models.smnet", 5), ("pngan.models", 5),
+        ("pngan.images", 3), ("pngan.models", 4), ("pngan.models.smnet", 5), ("pngan.models", 5),
         ("pngan.models.smnet", 6), ("pngan.train.gan", 9), ("pngan.stages.a", 11), ("pngan.stages.b", 15),
         ("pngan.models.smnet", 18),
     ]), found
@@ -105,8 +105,8 @@ def test_checker_fails_on_an_upward_edge_and_a_cycle():
     graph = {m: [] for m in MODULES}
     graph["pngan.models.blocks"] = _edges("pngan.models.blocks", "def f():\n    from pngan.train import gan\n")
     graph["pngan.stages.a"] = _edges("pngan.stages.a", "from pngan.stages import b\n")
-    graph["pngan.stages.b"] = _edges("pngan.stages.b", "import pngan.io\n\ndef g():\n    import pngan.stages.a\n")
-    layers = {"pngan": 5, "pngan.io": 0, "pngan.models.*": 1, "pngan.train.*": 2, "pngan.stages.*": 4}
+    graph["pngan.stages.b"] = _edges("pngan.stages.b", "import pngan.images\n\ndef g():\n    import pngan.stages.a\n")
+    layers = {"pngan": 5, "pngan.images": 0, "pngan.models.*": 1, "pngan.train.*": 2, "pngan.stages.*": 4}
     problems = layer_violations(graph, layers)
     assert "pngan/models/blocks.py:2 imports pngan.train.gan (layer 1 -> 2)" in problems, problems
     assert cycles(graph) == [["pngan.stages.a", "pngan.stages.b"]]
@@ -120,7 +120,7 @@ def test_checker_fails_on_an_unplaced_module():
     problems = layer_violations(graph, {"pngan.*": 0, "pngan": 5, "pngan.stages.*": 4})
     assert problems == []  # "pngan.*" places everything
     problems = layer_violations(graph, {"pngan": 5, "pngan.models.*": 1})
-    assert "pngan.io is in no layer: add it to the layer table" in problems
+    assert "pngan.images is in no layer: add it to the layer table" in problems
 
 
 @pytest.mark.parametrize("module, layer", [

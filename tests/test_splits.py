@@ -10,7 +10,7 @@ import scipy.io
 from pngan.data.pairs import Pair
 from pngan.data.readers import read_dataset
 from pngan.data.splits import group_key, group_metrics, read_manifest, split_pairs, write_manifest
-from pngan.io import DataError, write_png
+from pngan.images import DataError, write_png
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 

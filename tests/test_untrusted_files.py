@@ -17,7 +17,7 @@ from pngan import models
 from pngan.cli import main
 from pngan.errors import CheckpointError, ParamsError
 from pngan.generate import GeneratorNoise, load_generator
-from pngan.io import write_png
+from pngan.images import write_png
 from pngan.models.files import CHECKPOINT_FORMAT, save_network_file
 from pngan.runtime import atomic_save, atomic_write_text
 from pngan.train import train_denoiser

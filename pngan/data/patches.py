@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.readers import read_dataset, typed_meta
-from pngan.io import DataError, write_png
+from pngan.images import DataError, write_png
 from pngan.runtime import atomic_write_text, keyed_generator
 
 INDEX_FILE = "index.csv"

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.io
 
 from pngan.data.pairs import ArrayImage, FileImage, Pair
-from pngan.io import DataError
+from pngan.images import DataError
 
 PHONES = {"GP": "Google Pixel", "IP": "iPhone 7", "S6": "Samsung Galaxy S6 Edge", "N6": "Motorola Nexus 6", "G4": "LG G4"}
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pngan.data.pairs import FileImage, ImageRef, Pair
 from pngan.data.readers import INT_META_KEYS, read_dataset, typed_meta
-from pngan.io import DataError
+from pngan.images import DataError
 from pngan.runtime import atomic_write_text
 
 MANIFEST_COLUMNS = ("split", "name", "noisy", "clean")

@@ -13,7 +13,7 @@ from typing import Any
 from pngan.data.patches import training_sets
 from pngan.stages.common import copy_logs, file_or_smoke, out_dir as _out_dir, write_json
 from pngan.stages.prepare import prepared_or_smoke
-from pngan.train.common import TRAIN_LOG, VAL_LOG
+from pngan.train.loop import TRAIN_LOG, VAL_LOG
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 

@@ -20,7 +20,7 @@ from pngan import noise, plots
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
-from pngan.io import DataError, read_image, to_image, to_tensor, write_png
+from pngan.images import DataError, read_image, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
 from pngan.generate import GeneratorNoise

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from pngan import plots, stats
 from pngan.data.pairs import Pair
-from pngan.io import DataError, read_image
+from pngan.images import DataError, read_image
 from pngan.paths import scratch_dir
 from pngan.stages import generate
 from pngan.stages.common import read_json

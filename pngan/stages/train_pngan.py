@@ -16,7 +16,7 @@ from pngan.data.patches import training_sets
 from pngan.stages.denoiser_real import denoiser_or_smoke
 from pngan.stages.prepare import prepared_or_smoke
 from pngan.models.files import load_network_file
-from pngan.train.common import TRAIN_LOG, VAL_LOG
+from pngan.train.loop import TRAIN_LOG, VAL_LOG
 from pngan.train.config import GanConfig
 from pngan.train.gan import GENERATOR_FILE, train_pngan
 
