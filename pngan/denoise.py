@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from pngan.data.pairs import Pair
 from pngan.images import to_image, to_tensor
-from pngan.metrics import psnr, ssim_rgb, ssim_y
+from pngan.metrics import image_metrics, psnr
 from pngan.models import final_output
 from pngan.models.tiling import apply_tiled
 from pngan.runtime import autocast
@@ -33,9 +33,6 @@ def score_denoiser(network: nn.Module, pairs: Sequence[Pair], device: torch.devi
         noisy, clean = pair.load()
         out = denoise(network, noisy, device, precision)
         x, y, z = (to_tensor(a)[None] for a in (clean, noisy, out))
-        rows.append({
-            "image": pair.name, **pair.meta,
-            "psnr": float(psnr(z, x)), "ssim_rgb": float(ssim_rgb(z, x)), "ssim_y": float(ssim_y(z, x)),
-            "psnr_noisy": float(psnr(y, x)),
-        })
+        scores = {name: values[0] for name, values in image_metrics(x, z).items()}  # psnr, ssim_rgb, ssim_y
+        rows.append({"image": pair.name, **pair.meta, **scores, "psnr_noisy": float(psnr(y, x))})
     return pd.DataFrame(rows)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path

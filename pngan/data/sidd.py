@@ -28,8 +28,6 @@ import scipy.io
 from pngan.data.pairs import ArrayImage, FileImage, Pair
 from pngan.images import DataError
 
-PHONES = {"GP": "Google Pixel", "IP": "iPhone 7", "S6": "Samsung Galaxy S6 Edge", "N6": "Motorola Nexus 6", "G4": "LG G4"}
-
 _INSTANCE = (
     r"(?P<scene_instance>\d{4})_(?P<scene>\d{3})_(?P<camera>[A-Z0-9]{2})_(?P<iso>\d{5})_"
     r"(?P<shutter>\d{5})_(?P<illuminant>\d{4})_(?P<brightness>[LNH])"
