@@ -11,9 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from pngan.data.patches import PairDataset, training_sets
-from pngan import plots
 from pngan.denoise import score_denoiser
-from pngan.noise import label
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
@@ -76,20 +74,3 @@ def run(
         write_json(metrics_file, report)
     return report
 
-
-def figure(report: dict[str, Any]):
-    """PSNR on the real test pairs of the denoiser trained on each model's pairs; dashed: trained on real."""
-    import matplotlib.pyplot as plt
-
-    models = {k: v for k, v in report["models"].items() if k != REAL}
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(models) + 1.4))
-        labels = [label(k) for k in models][::-1]
-        ax.barh(labels, [v["psnr"] for v in models.values()][::-1], color="0.45")
-        ax.axvline(report["models"][REAL]["psnr"], color="black", linestyle="--", label="trained on real pairs")
-        low = min(v["psnr"] for v in report["models"].values())
-        ax.set_xlim(low - 1.0, None)
-        ax.set(xlabel="PSNR on the real test pairs (dB)", title="Denoiser trained on each model's fake pairs")
-        ax.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-    return fig

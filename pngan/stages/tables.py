@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import pandas as pd
 
 from pngan import paper as paper_numbers
-from pngan import plots
 from pngan.noise import LABELS
 from pngan.noise import label as noise_label
 from pngan.stages.common import out_dir as _out_dir
@@ -80,19 +79,6 @@ def noise_model_markdown(table: pd.DataFrame, images: int, samples: int, dataset
         "(lower is better); fakes clamped and rounded to 8 bit. The oracle is a reference, not a bound."
     )
     return "\n".join(lines) + "\n"
-
-
-def akld_figure(table: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
-        ax.barh(table["model"][::-1], table["akld"][::-1], color="0.35")
-        ax.set_xscale("log")
-        ax.set_xlabel("AKLD on the test split (log scale, lower is better)")
-        ax.set_title("Noise models against real noise")
-        fig.tight_layout()
-    return fig
 
 
 def pgap_markdown(pgap_metrics: str | Path, generate_metrics: str | Path) -> tuple[str, pd.DataFrame]:
@@ -195,21 +181,6 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     lines += ["", "Each row fine-tunes the same starting denoiser for the same number of steps; fake ratio 0 "
               "fine-tunes on real pairs only (the control for 'more real fine-tuning'), 1 on PNGAN pairs only."]
     return "\n".join(lines) + "\n"
-
-
-def ablation_figure(table: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        for (label, test_set), group in table.groupby(["denoiser", "test_set"]):
-            ax.plot(group["fake_ratio"], group["gain_psnr"], marker="o", label=f"{label} on {test_set}")
-        ax.axhline(0, color="0.6", linewidth=0.8, linestyle=":")
-        ax.set(xlabel="share of PNGAN pairs in fine-tuning (fake ratio)", ylabel="PSNR gain over the start (dB)",
-               title="Does PNGAN data help beyond more real fine-tuning?")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-    return fig
 
 
 def smoke_metrics(out: Path) -> tuple[str, str, str, list[float]]:

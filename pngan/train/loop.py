@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
+import pandas as pd
 import torch
 import torch.distributed
 from torch import nn
@@ -36,6 +37,20 @@ TRAIN_LOG, VAL_LOG = "train_log.csv", "val_log.csv"
 # wall-clock facts of a run, kept out of the checkpoint and logs so those are byte-identical on
 # any machine (DVC hashes them); `.dvcignore` keeps DVC from hashing this file
 RUN_INFO = "run_info.json"
+
+
+def read_logs(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training log, validation log) of a run folder, as data frames (an absent log is empty;
+    columns never filled are dropped), e.g. for `pngan.plots.gan_curves`."""
+    run_dir = Path(run_dir)
+    frames = []
+    for name in (TRAIN_LOG, VAL_LOG):
+        path = run_dir / name
+        frame = pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})
+        frames.append(frame.dropna(axis=1, how="all"))
+    if frames[0].empty and frames[1].empty:
+        raise FileNotFoundError(f"{run_dir}: no {TRAIN_LOG} or {VAL_LOG} (has the run started?)")
+    return frames[0], frames[1]
 
 
 class NanGuard:
