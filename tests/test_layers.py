@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from import_graph import Edge, build_graph, cycles, imports_in_source, layer_of, layer_violations, module_files
+from import_graph import REPO, Edge, build_graph, cycles, imports_in_source, layer_of, layer_violations, module_files
 
 # Bottom to top. A key "a.b" is exactly the module a.b; "a.b.*" is package a.b and everything
 # below it; the longest matching key wins. A module that matches no key fails the test: place it.
@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "pngan.train.*": 2,
     # 3 API
     "pngan.generate": 3,
+    "pngan.noise_models": 3,
     "pngan.denoise": 3,
     # 4 stages
     "pngan.stages.*": 4,
@@ -51,6 +52,19 @@ def test_pngan_imports_only_downward_and_without_cycles():
     assert len(graph) > 30, f"found only {len(graph)} pngan modules"
     problems = layer_violations(graph, LAYERS)
     assert not problems, "pngan's layers are broken:\n" + "\n".join(problems)
+
+
+def test_no_stage_imports_another_stage():
+    """A stage orchestrates: what two stages share lives lower in the package (or in the stages'
+    helpers: common, smoke, training, settings), so changing one stage never reruns another."""
+    import yaml
+
+    stages = {f"pngan.stages.{name}" for name in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]}
+    graph = build_graph()
+    assert stages <= set(graph), f"dvc.yaml names stages without a module: {sorted(stages - set(graph))}"
+    crossing = [f"{edge.where} imports {edge.target}" for stage in sorted(stages) for edge in graph[stage]
+                if edge.target in stages]
+    assert not crossing, "stages import other stages:\n" + "\n".join(crossing)
 
 
 def test_layer_table_names_only_existing_modules():

@@ -27,7 +27,7 @@ from pngan.data.sampling import StepSampler, make_loader
 from pngan.errors import CheckpointError, TrainingDiverged
 from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts, stable_seed
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
-from pngan.train.config import _Config
+from pngan.train.config import DenoiserConfig, GanConfig
 from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
 
 # streams of the keyed generators, so no two purposes share random numbers
@@ -169,7 +169,7 @@ def cosine_factor(step: int, steps: int, lr: float, lr_min: float) -> float:
     return (lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))) / lr
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, cfg: _Config, lr: float) -> torch.optim.lr_scheduler.LambdaLR:
+def cosine_schedule(optimizer: torch.optim.Optimizer, cfg: GanConfig | DenoiserConfig, lr: float) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_factor(s, cfg.steps, lr, cfg.lr_min))
 
 
@@ -290,7 +290,7 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def seeded(cfg: _Config) -> Iterator[None]:
+def seeded(cfg: GanConfig | DenoiserConfig) -> Iterator[None]:
     """seed_everything(cfg.seed, cfg.deterministic); cuDNN autotuning unless deterministic (the
     crops have one size). Both global flags are restored after."""
     before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
@@ -303,7 +303,7 @@ def seeded(cfg: _Config) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before[1]
 
 
-def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:
+def make_runtime(cfg: GanConfig | DenoiserConfig, ctx: DistContext) -> Runtime:
     return Runtime(ctx, resolve_precision(cfg.precision, ctx.device))
 
 
@@ -313,7 +313,7 @@ def data_fingerprint(dataset: Dataset) -> str:
     return fingerprint() if callable(fingerprint) else ""
 
 
-def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
+def resume(task: Task, cfg: GanConfig | DenoiserConfig, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
     """The run's checkpoint store and the checkpoint resumed from ({} when starting fresh).
 
     The checkpoint must match the task's identity and the training data's fingerprint `data`:
@@ -339,7 +339,7 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
     return store, state
 
 
-def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
+def run(task: Task, cfg: GanConfig | DenoiserConfig, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
     """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
     ctx, out_dir = runtime.ctx, Path(out_dir)
     store, resumed = resume(task, cfg, ctx, out_dir, guard, data_fingerprint(train_dataset))
