@@ -25,7 +25,7 @@ from pngan.data.pairs import Pair
 from pngan.data.prepared import MANIFEST, given_or_smoke, load_split
 from pngan.images import DataError, read_image
 from pngan.runtime import select_device
-from pngan.paths import made_once
+from pngan.paths import made_once, scratch_dir
 from pngan.stages import smoke
 from pngan.stages.common import read_json
 
@@ -36,6 +36,7 @@ LEADING = (nm.ORACLE, nm.PNGAN)
 # Metadata keys that group test images, in order of preference (METHOD.md §6: report per camera/ISO).
 GROUP_KEYS = (("profile",), ("camera", "iso"), ("camera",), ("iso",))
 METRICS_FILE = "noise_models.json"
+SMOKE_DIR = "inspect_noise-smoke"
 
 
 # ---------------------------------------------------------------- inputs
@@ -64,7 +65,12 @@ def draws_or_smoke(data_dir: str | None, noise_models_dir: str | None,
         raise ValueError("data_dir is given but noise_models_dir is not: pass the noise_models stage's output folder "
                          "made from that data set (or neither, for a small simulated set made in scratch)")
     data = given_or_smoke(None, smoke.settings("prepare"))
-    folder = made_once("inspect_noise-smoke", METRICS_FILE, lambda out: smoke_draws(data, out))
+    names = [p.name for p in load_split(data, "test")]
+    metrics = scratch_dir(SMOKE_DIR) / METRICS_FILE
+    if metrics.is_file() and not all((metrics.parent / "draws" / m / f"{n}.png").is_file()
+                                     for m in read_json(metrics)["models"] for n in names):
+        metrics.unlink()  # the scratch data set was remade since: draw again
+    folder = made_once(SMOKE_DIR, METRICS_FILE, lambda out: smoke_draws(data, out))
     return data, folder / "draws", folder / METRICS_FILE
 
 
