@@ -11,6 +11,7 @@ evaluation reads, bounded in cost). `load_split` reads one split back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,38 +79,41 @@ def source_pairs(source: str, root: str | None, clean_dirs: list[str], profiles,
     return read_dataset(source, root, **reader_options)
 
 
-def build(
-    out: Path,
-    source: str = "simulated",
-    root: str | None = None,
-    reader_options: dict[str, Any] | None = None,
-    clean_dirs: list[str] = (),
-    profiles: list[str] | str = "all",
-    fractions: dict[str, float] | None = None,
-    split_by: str = "scene",
-    patch_size: int = 128,
-    patches_per_image: int = 8,
-    eval_size: int = 256,
-    eval_blocks_per_image: int = 1,
-    max_pairs: int | None = None,
-    seed: int = 0,
-    overwrite: bool = False,
-) -> dict[str, Any]:
+@dataclass
+class PrepareConfig:
+    """How the prepared data set is made: params.yaml's `prepare` section."""
+
+    source: str = "simulated"  # 'simulated' (the embedded camera) or a reader kind (pngan.data.readers.KINDS)
+    root: str | None = None  # the data set's folder, for every source but 'simulated'
+    reader_options: dict[str, Any] = field(default_factory=dict)
+    clean_dirs: list[str] = field(default_factory=list)  # more clean images for the simulated camera
+    profiles: list[str] | str = "all"  # simulated camera profiles
+    fractions: dict[str, float] = field(default_factory=lambda: dict(FRACTIONS))
+    split_by: str = "scene"  # metadata key that groups pairs; no group is in two splits
+    patch_size: int = 128  # training patches
+    patches_per_image: int = 8
+    eval_size: int = 256  # validation and test blocks
+    eval_blocks_per_image: int = 1
+    max_pairs: int | None = None
+    seed: int = 0
+
+
+def build(out: Path, cfg: PrepareConfig, overwrite: bool = False) -> dict[str, Any]:
     """Write the prepared data set into `out`; returns its summary (counts, noisy PSNR per split).
     `overwrite` replaces patch sets already there (a scratch folder being rebuilt)."""
-    pairs = source_pairs(source, root, list(clean_dirs), profiles, seed, reader_options or {})
-    if max_pairs is not None:
-        pairs = pairs[:max_pairs]
-    splits = split_pairs(pairs, fractions or FRACTIONS, group_by=split_by, seed=seed)
+    pairs = source_pairs(cfg.source, cfg.root, list(cfg.clean_dirs), cfg.profiles, cfg.seed, cfg.reader_options or {})
+    if cfg.max_pairs is not None:
+        pairs = pairs[:cfg.max_pairs]
+    splits = split_pairs(pairs, cfg.fractions or FRACTIONS, group_by=cfg.split_by, seed=cfg.seed)
     for split in SPLITS:
-        size, per_image = (patch_size, patches_per_image) if split == "train" else (eval_size, eval_blocks_per_image)
+        size, per_image = (cfg.patch_size, cfg.patches_per_image) if split == "train" else (cfg.eval_size, cfg.eval_blocks_per_image)
         make_patch_set(splits.get(split, []), out / split, size=size, per_image=per_image,
-                       seed=stable_seed(seed, split), overwrite=overwrite)
+                       seed=stable_seed(cfg.seed, split), overwrite=overwrite)
     manifest = pd.concat(
         [pd.read_csv(out / split / "index.csv").assign(split=split) for split in SPLITS], ignore_index=True
     )
     manifest.to_csv(out / MANIFEST, index=False)
-    return summarize(out, manifest, splits, source, split_by)
+    return summarize(out, manifest, splits, cfg.source, cfg.split_by)
 
 
 def load_split(data_dir: str | Path, split: str) -> list[Pair]:
@@ -121,7 +125,7 @@ def given_or_smoke(data_dir: str | Path | None, smoke: dict[str, Any]) -> Path:
     """`data_dir`, which must hold a prepared data set; None (a notebook run by hand): the one
     `build` makes with the `smoke` settings, once, in a scratch folder."""
     if data_dir is None:
-        return made_once("prepare-smoke", MANIFEST, lambda folder: build(folder, overwrite=True, **smoke))
+        return made_once("prepare-smoke", MANIFEST, lambda folder: build(folder, PrepareConfig(**smoke), overwrite=True))
     path = Path(data_dir)
     if not (path / MANIFEST).is_file():
         raise FileNotFoundError(f"{path}: no prepared data set here ({MANIFEST} missing); run the prepare stage")

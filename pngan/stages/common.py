@@ -2,7 +2,8 @@
 
 A stage module (`pngan.stages.<stage>`, run by notebooks/<stage>.ipynb) declares the params.yaml
 sections it takes (`SECTIONS`, merged in order: the pipeline's `--section` flags), its `run`, and,
-when `run` takes `**settings`, the dataclass of those settings (`CONFIG`).
+when `run` takes `**settings`, the dataclass of those settings (`CONFIG`), declared once in the
+package beside the code they configure.
 
 Committed outputs hold only what a rerun reproduces. What differs between machines and runs
 (wall-clock seconds, the platform, library versions) goes to an untracked run-info file beside

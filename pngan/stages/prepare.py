@@ -19,32 +19,13 @@ from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 
 SECTIONS = ("prepare",)
+CONFIG = prepared.PrepareConfig
 
 
-def run(
-    source: str = "simulated",
-    root: str | None = None,
-    reader_options: dict[str, Any] | None = None,
-    clean_dirs: list[str] = (),
-    profiles: list[str] | str = "all",
-    fractions: dict[str, float] | None = None,
-    split_by: str = "scene",
-    patch_size: int = 128,
-    patches_per_image: int = 8,
-    eval_size: int = 256,
-    eval_blocks_per_image: int = 1,
-    max_pairs: int | None = None,
-    seed: int = 0,
-    out_dir: str | None = None,
-    metrics_file: str | None = None,
-) -> dict[str, Any]:
-    """Build the prepared data set; returns (and writes to `metrics_file`) its summary."""
-    summary = prepared.build(
-        _out_dir(out_dir, "prepare"), source=source, root=root, reader_options=reader_options, clean_dirs=clean_dirs,
-        profiles=profiles, fractions=fractions, split_by=split_by, patch_size=patch_size,
-        patches_per_image=patches_per_image, eval_size=eval_size, eval_blocks_per_image=eval_blocks_per_image,
-        max_pairs=max_pairs, seed=seed, overwrite=out_dir is None,  # a scratch folder is rebuilt in place
-    )
+def run(out_dir: str | None = None, metrics_file: str | None = None, **settings: Any) -> dict[str, Any]:
+    """Build the prepared data set with the `prepare` settings; returns (and writes) its summary."""
+    out = _out_dir(out_dir, "prepare")
+    summary = prepared.build(out, prepared.PrepareConfig(**settings), overwrite=out_dir is None)  # scratch: rebuilt in place
     if metrics_file:
         write_json(metrics_file, summary)
     return summary

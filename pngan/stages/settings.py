@@ -56,7 +56,7 @@ def _check_stage(module: ModuleType, params: dict[str, Any], path: str | Path) -
         P.check_known(params.get(section, {}), known, f"{path} [{section}]")
         merged.update(params.get(section, {}))
     config = getattr(module, "CONFIG", None)
-    if config is not None:
+    if config is not None and issubclass(config, RuntimeConfig):  # a training config checks its values
         fields = {f.name for f in dataclasses.fields(config)}
         config.from_dict({k: v for k, v in merged.items() if k in fields}, f"{path} [{', '.join(module.SECTIONS)}]")
 
