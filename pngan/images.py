@@ -42,10 +42,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from pngan.errors import DataError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-
-
-from pngan.errors import DataError  # noqa: E402,F401  (re-exported: the readers raise it)
 
 
 def is_image_file(path: Path) -> bool:
