@@ -73,7 +73,7 @@ TASKS = ("patch_set", "loader_lazy", "loader_cached")
 
 def write_pairs(root: Path, count: int, size: int, seed: int = 0) -> None:
     """`count` noisy/clean PNG pairs of size x size in the generic layout."""
-    from pngan.io import write_png
+    from pngan.images import write_png
 
     rng = np.random.default_rng(seed)
     ramp = np.linspace(0, 200, size, dtype=np.float32)

@@ -55,7 +55,7 @@ def conv_ceiling(device: torch.device, precision: str, batch: int, crop: int, re
 
 def _task(precision: str, device: torch.device, networks: dict[str, Any], crop: int, batch: int, options: dict[str, Any]):
     from pngan.models import build as build_network
-    from pngan.train.common import NanGuard, Runtime
+    from pngan.train.loop import NanGuard, Runtime
     from pngan.train.config import GanConfig
     from pngan.train.distributed import DistContext
     from pngan.train.gan import PnganTask
@@ -86,7 +86,7 @@ def measure(
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchmarks.common import peak_memory, timeit
-    from pngan.train.common import move_batch
+    from pngan.train.loop import move_batch
 
     options = options or {}
     torch.manual_seed(0)

@@ -7,8 +7,9 @@
     train-pngan-aware  the same for the noise-aware generator (pngan.train.aware)
     train-denoiser  denoiser training: the frozen D_d, the PGap denoiser, fine-tuning on real + fake
 
-Training settings come from a params.yaml section (`train_pngan`, `train_pngan_aware`, `denoiser_real` by default)
-with `--set key=value` overrides (YAML-typed). Data folders use the kit's prepared layout:
+Training settings come from params.yaml: its `runtime` section, then a stage's section
+(`train_pngan`, `train_pngan_aware`, `denoiser_real` by default), whose keys win, then `--set key=value` overrides
+(YAML-typed), as the pipeline merges them. Data folders use the kit's prepared layout:
 DIR/train/{noisy,clean}/*.png and DIR/val/{noisy,clean}/*.png.
 """
 
@@ -25,9 +26,13 @@ from pngan.errors import report_user_errors
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    values = P.section(P.load(args.params), args.section, args.params)
+    params = P.load(args.params)
+    sections = ["runtime", args.section] if "runtime" in params else [args.section]
+    values: dict[str, Any] = {}
+    for name in sections:
+        values.update(P.section(params, name, args.params))
     values.update(P.parse_overrides(args.set))
-    return values, f"{args.params} [{args.section}]"
+    return values, f"{args.params} [{', '.join(sections)}]"
 
 
 def _finish(summary: dict[str, Any], path: Path | None) -> None:

@@ -22,7 +22,6 @@ import math
 import os
 import shutil
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,9 +31,8 @@ import torch.nn as nn
 
 from pngan.data.pairs import _by_stem as _unique_stems
 from pngan.data.pairs import Pair, list_images, read_clean_folder
-from pngan.data.sampling import keyed_generator
 from pngan.errors import OutputError, ParamsError
-from pngan.io import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
+from pngan.images import IMAGE_EXTENSIONS, DataError, is_image_file, read_image, to_image, to_tensor, write_png
 from pngan.models.aware import add_noise, generator_input
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
@@ -42,7 +40,7 @@ from pngan.noise.base import NoiseModel, quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_key
 from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
-from pngan.runtime import autocast, select_device
+from pngan.runtime import autocast, keyed_generator, select_device, stable_seed
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -135,11 +133,6 @@ class AwareGeneratorNoise(NoiseModel):
         return {**self.info, "level": None if self.level is None else self.level.to_dict(), "hold_level": self.condition.hold_level}
 
 
-def image_seed(name: str) -> int:
-    """A stable per-image key (so a file gets the same noise whatever else is in its folder)."""
-    return zlib.crc32(name.encode())
-
-
 @torch.no_grad()
 def generate_noisy(
     generator: nn.Module,
@@ -154,10 +147,11 @@ def generate_noisy(
 ) -> torch.Tensor:
     """Fake noisy version of `clean` (1, 3, H, W) in [0, 1]: synthetic input y_s from `noise`
     drawn with a generator seeded by (seed, name, sample), G applied tile-wise, clamped and
-    rounded to 8 bit."""
+    rounded to 8 bit. The image's name, not its place in the folder, keys the draw, so a file
+    gets the same noise whatever else is in its folder."""
     device = next(generator.parameters()).device
     clean = clean.to(device)
-    y_s = noise.sample(clean, keyed_generator(seed, image_seed(name), sample, device=device))
+    y_s = noise.sample(clean, keyed_generator(seed, stable_seed(name), sample, device=device))
     with autocast(device, precision):
         fake = apply_tiled(generator, y_s, tile, overlap)
     return quantize(fake.float())
@@ -169,7 +163,7 @@ def generate_noisy(
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image read under the kit's policy (`pngan.io.read_image`), so every
+    """(width, height) of an image read under the kit's policy (`pngan.images.read_image`), so every
     input that would be refused is refused before any work is done."""
     height, width = read_image(path).shape[:2]
     return width, height
@@ -291,7 +285,7 @@ def generate_folder(
         model_of = _aware_models(checkpoint, AwareGeneratorNoise(generator, info["condition"], margin=level_margin, precision=precision, tile=tile, overlap=overlap),
                                  pairs, sources, setting, reference, camera, iso, level)
         on = next(generator.parameters()).device
-        draw_fake: Draw = lambda pair, clean, index: model_of(pair).sample(clean.to(on), keyed_generator(seed, image_seed(pair.name), index, device=on))  # noqa: E731
+        draw_fake: Draw = lambda pair, clean, index: model_of(pair).sample(clean.to(on), keyed_generator(seed, stable_seed(pair.name), index, device=on))  # noqa: E731
     else:
         if sources:
             raise ParamsError(f"{checkpoint}: {' '.join(sources)}: a paper PNGAN generator takes no noise level (it was trained without one); these options are for noise-aware generators (train-pngan-aware)")

@@ -163,11 +163,6 @@ def apply_gains(image: torch.Tensor, params: CameraParams) -> torch.Tensor:
     return image * _gain_vector(params, image)
 
 
-def invert_gains(image: torch.Tensor, params: CameraParams) -> torch.Tensor:
-    """Plain inverse of `apply_gains`."""
-    return image / _gain_vector(params, image)
-
-
 def safe_invert_gains(image: torch.Tensor, params: CameraParams, inflection: float = SAFE_GAIN_INFLECTION) -> torch.Tensor:
     """Inverse gains that fade to 1 near white (mean above `inflection`), so highlights stay
     saturated after the forward gains instead of turning grey."""

@@ -1,12 +1,13 @@
 """Run a stage notebook with papermill, its parameters taken from params.yaml.
 
-    python -m pngan.nb notebooks/prepare.ipynb reports/notebooks/prepare.ipynb --section prepare \
-        [--section common ...] [--set out_dir=artifacts/prepare ...] [--params params.yaml]
+    python -m pngan.nb notebooks/train_pngan.ipynb reports/notebooks/train_pngan.ipynb --section runtime \
+        --section train_pngan [--set out_dir=artifacts/train_pngan ...] [--params params.yaml]
 
-Sections are merged in order, then `--from name=section.key` (one value of another section,
-e.g. `--from fake_ratios=finetune.sweep`), then `--set key=value` (YAML-typed) on top. Every name must be a
-parameter of the notebook's `parameters` cell, otherwise the run stops before the kernel
-starts. Values keep their YAML types (papermill's own `-p` flag would turn booleans into
+Sections are merged in order (a later section's value wins: a stage's own section overrides
+`runtime`), then `--from name=section.key` (one value of another section, e.g.
+`--from fake_ratios=ablation.fake_ratios`), then `--set key=value` (YAML-typed) on top. Every name
+must be a parameter of the notebook (see `notebook_parameters`), otherwise the run stops before
+the kernel starts. Values keep their YAML types (papermill's own `-p` flag would turn booleans into
 strings). The output folder is created, the kernel is pinned to `python3` and the notebook runs
 from the current directory, so relative paths are those of the repository root.
 
@@ -31,10 +32,15 @@ KERNEL = "python3"
 
 
 def notebook_parameters(notebook: Path) -> set[str]:
-    """Names assigned at the top level of the notebook's cell tagged `parameters`."""
+    """The names a notebook takes: those assigned at the top level of its cell tagged `parameters`
+    and, for a stage's notebook (notebooks/<stage>.ipynb), every name `pngan.stages.<stage>.run`
+    accepts (its settings: the notebook passes on what it is given, see `stage_arguments`)."""
     import ast
 
     import nbformat
+
+    from pngan.stages.common import accepted  # imports torch: only when a notebook runs
+    from pngan.stages.settings import stage_module
 
     book = nbformat.read(str(notebook), as_version=4)
     cells = [c for c in book.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
@@ -44,10 +50,11 @@ def notebook_parameters(notebook: Path) -> set[str]:
     for node in ast.parse(cells[0].source).body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         names.update(t.id for t in targets if isinstance(t, ast.Name))
-    return names
+    stage = stage_module(Path(notebook).stem)
+    return names | set(accepted(stage)) if stage is not None else names
 
 
-def collect(sections: list[str], overrides: list[str], params_file: Path, links: list[str] = ()) -> dict[str, Any]:
+def injected_values(sections: list[str], overrides: list[str], params_file: Path, links: list[str] = ()) -> dict[str, Any]:
     """The named params.yaml sections merged in order, then `--from name=section.key` values of
     other sections (e.g. another stage's sweep), then the `--set key=value` overrides."""
     values: dict[str, Any] = {}
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     error_file = os.environ.get("PNGAN_ERROR_FILE")
 
     def execute() -> int:
-        values = collect(args.section, args.set, args.params, args.links)
+        values = injected_values(args.section, args.set, args.params, args.links)
         where = f"{args.params} [{', '.join(args.section)}]" if args.section else "--set"
         run(args.notebook, args.output, values, where)
         return 0

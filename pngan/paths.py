@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 
 def scratch_dir(stage: str) -> Path:
@@ -16,3 +18,17 @@ def scratch_dir(stage: str) -> Path:
     path = root / stage
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def made_once(name: str, marker: str, build: Callable[[Path], Any]) -> Path:
+    """scratch/<name>, made once by `build(folder)` and reused while `marker` (a file in it) exists.
+    It is built in a side folder and renamed when complete, so an interrupted build is never reused."""
+    folder = scratch_dir(name)
+    if not (folder / marker).is_file():
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        shutil.rmtree(folder)
+        tmp.rename(folder)
+    return folder

@@ -9,6 +9,7 @@ import random
 import re
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +17,25 @@ import numpy as np
 import torch
 
 from pngan.errors import ParamsError
+
+
+def stable_seed(*parts: int | str) -> int:
+    """The one way to derive a seed from parts: the same in every process and on every machine
+    (Python salts its str hashes per process), different for different parts.
+
+    Integer parts (a seed, a stream, a step, a rank, a key) are mixed by NumPy's SeedSequence into
+    63 bits; parts that name something (an image, a model, a split) are hashed as the text
+    'part:part:...' by CRC32. Both hashes stay because every committed result was drawn with them.
+    """
+    if any(isinstance(part, str) for part in parts):
+        return zlib.crc32(":".join(map(str, parts)).encode())
+    state = np.random.SeedSequence([int(part) for part in parts]).generate_state(1, np.uint64)[0]
+    return int(state) & (2**63 - 1)
+
+
+def keyed_generator(*parts: int | str, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator seeded by `stable_seed(*parts)`."""
+    return torch.Generator(device=device).manual_seed(stable_seed(*parts))
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

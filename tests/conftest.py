@@ -46,7 +46,7 @@ def generator_file(tmp_path):
 @pytest.fixture
 def clean_dir(tmp_path):
     """Two clean PNGs of different sizes: clean/a.png (40x30) and clean/b.png (24x24)."""
-    from pngan.io import write_png
+    from pngan.images import write_png
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "clean"

@@ -20,14 +20,14 @@ from pngan.data.pairs import Pair
 from pngan.data.patches import make_patch_set
 from pngan.errors import CheckpointError, DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
-from pngan.io import read_image, write_png
+from pngan.images import read_image, write_png
 from pngan.models.aware import AwareGenerator, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import NoiseLevel
 from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, train_pngan_aware
-from pngan.train.common import NanGuard, Runtime
+from pngan.train.loop import NanGuard, Runtime
 from pngan.train.distributed import DistContext
 
 KNOTS = (0.0, 0.5, 1.0)
@@ -149,7 +149,7 @@ def test_levels_are_looked_up_by_camera_setting_and_checked_against_the_trained_
 
 
 def test_the_camera_setting_key_is_the_one_the_noise_model_table_uses():
-    from pngan.stages.generate import group_of as stage_group_of
+    from pngan.noise_models import group_of as stage_group_of
 
     metas = [{"profile": "phone_iso3200"}, {"camera": "GP", "iso": 800}, {"camera": "IP"}, {"scene": "x"}, {"profile": "p", "camera": "GP", "iso": 1}]
     for meta in metas:

@@ -14,7 +14,7 @@ from trainer_standins import TinyDenoiser, TinyGenerator
 from pngan.cli import main
 from pngan.generate import load_generator
 from pngan.models.tiling import apply_tiled
-from pngan.io import read_image, write_png
+from pngan.images import read_image, write_png
 from pngan.models import build
 from pngan.models.files import save_network_file
 
@@ -39,7 +39,7 @@ def test_generate_writes_one_png_per_clean_image_reproducibly(tmp_path, generato
         assert np.array_equal(first[name], second[name]) and not np.array_equal(first[name], other[name])
     # the generator's output equals G(y_s) for the recorded synthetic input, untiled
     from pngan.generate import generate_noisy
-    from pngan.io import to_image, to_tensor
+    from pngan.images import to_image, to_tensor
     from pngan.noise.synthetic import build_input_noise
 
     net, info = load_generator(generator_file)
@@ -125,7 +125,7 @@ def test_evaluate_round_trip(tmp_path, generator_file, clean_dir, capsys):
     printed = capsys.readouterr().out
     scores = json.loads(scores_file.read_text())
     assert [r["name"] for r in scores["images"]] == ["a", "b"] and scores["n_draws"] == 1
-    from pngan.io import to_tensor
+    from pngan.images import to_tensor
 
     c, r, f = (to_tensor(read_image(d / "a.png"))[None] for d in (clean_dir, real, fake))
     assert scores["images"][0]["akld"] == pytest.approx(float(akld(c, r, f)[0]), rel=1e-6)

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from pngan.io import write_png
+from pngan.images import write_png
 from pngan.models import build
 from pngan.models.files import save_network_file
 

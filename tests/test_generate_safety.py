@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pngan.cli import main
-from pngan.io import read_image, write_png
+from pngan.images import read_image, write_png
 
 
 def _hashes(*paths: Path) -> dict[str, str]:

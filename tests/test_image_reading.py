@@ -1,4 +1,4 @@
-"""The image reading policy of pngan.io.read_image, case by case, and property-based: every input
+"""The image reading policy of pngan.images.read_image, case by case, and property-based: every input
 is read exactly (a conversion warns, naming the file) or refused with a DataError naming it;
 no input makes the reader raise anything else."""
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from pngan.io import DataError, read_image
+from pngan.images import DataError, read_image
 
 
 def _rgb(h=6, w=7, seed=0):

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from pngan import plots, stats
-from pngan.io import DataError
-from pngan.stages import generate, inspect_noise, prepare
+from pngan.data.prepared import load_split
+from pngan.images import DataError
+from pngan.stages import inspect_noise, noise_models, prepare, smoke
 
 FIGURES = {"noise_crops", "overview", "histograms", "histograms_log", "histograms_by_group", "noise_level",
            "noise_level_by_group", "autocorrelation_maps", "autocorrelation_profiles", "power_spectra",
@@ -20,13 +21,13 @@ SOURCES = ["real", "oracle", "awgn"]
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """The smoke data set and stage generate's draws of AWGN sigma 50/255 and the oracle."""
-    out = tmp_path_factory.mktemp("generate")
+    """The smoke data set and stage noise_models' draws of AWGN sigma 50/255 and the oracle."""
+    out = tmp_path_factory.mktemp("noise_models")
     data = out / "prepared"
-    prepare.run(out_dir=str(data), **prepare.SMOKE)
-    generate.run(data_dir=str(data), models=["awgn"], model_options={"awgn": {"sigma": 50 / 255}}, samples=1,
-                 out_dir=str(out / "draws"), metrics_file=str(out / "generate.json"))
-    return {"data_dir": str(data), "generate_dir": str(out / "draws"), "generate_metrics": str(out / "generate.json")}
+    prepare.run(out_dir=str(data), **smoke.settings("prepare"))
+    noise_models.run(data_dir=str(data), models=["awgn"], model_options={"awgn": {"sigma": 50 / 255}}, samples=1,
+                     out_dir=str(out / "draws"), metrics_file=str(out / "noise_models.json"))
+    return {"data_dir": str(data), "noise_models_dir": str(out / "draws"), "noise_models_metrics": str(out / "noise_models.json")}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_writes_the_tables_with_their_columns(result):
     assert list(by_group.columns[:3]) == ["model", "profile", "n_images"]
     per_image = pd.read_csv(folder / "per_image.csv")
     assert list(per_image.columns) == ["model", "image", "profile", *stats.SUMMARY_COLUMNS]
-    test_images = len(prepare.load_split(result["data_dir"], "test"))
+    test_images = len(load_split(result["data_dir"], "test"))
     assert len(per_image) == 3 * test_images and (summary["n_images"] == test_images).all()
     for name, x in (("histogram", "noise_level"), ("noise_level", "intensity"), ("autocorrelation_h", "lag"),
                     ("autocorrelation_v", "lag"), ("power_spectrum", "frequency")):
@@ -71,7 +72,7 @@ def test_writes_the_tables_with_their_columns(result):
 
 
 def test_real_row_equals_statistics_of_the_real_test_pairs(result):
-    direct = stats.summary_table({"real": prepare.load_split(result["data_dir"], "test")})
+    direct = stats.summary_table({"real": load_split(result["data_dir"], "test")})
     row = result["summary"].set_index("model").loc["real"]
     for column in ("n_images", "std_255", "std_255_p10", "std_255_p90", *stats.SUMMARY_COLUMNS):
         assert row[column] == pytest.approx(direct[column].iloc[0], rel=1e-12), column
@@ -160,7 +161,7 @@ def test_bad_inputs_name_the_problem(inputs, tmp_path):
         inspect_noise.run(**inputs, models=["real"])
     with pytest.raises(ValueError, match=r"group_by \['camera'\]: \d+ of \d+ test images lack that metadata"):
         inspect_noise.run(**inputs, group_by="camera")
-    with pytest.raises(ValueError, match="data_dir is given but generate_dir is not"):
+    with pytest.raises(ValueError, match="data_dir is given but noise_models_dir is not"):
         inspect_noise.run(data_dir=inputs["data_dir"])
 
 
@@ -168,10 +169,10 @@ def test_finds_the_pipeline_outputs_from_the_root_or_notebooks(tmp_path):
     assert inspect_noise.find_pipeline_outputs(tmp_path) == {}
     (tmp_path / "artifacts" / "prepare").mkdir(parents=True)
     (tmp_path / "artifacts" / "prepare" / "manifest.csv").write_text("patch\n")
-    (tmp_path / "artifacts" / "generate").mkdir()
+    (tmp_path / "artifacts" / "noise_models").mkdir()
     (tmp_path / "notebooks").mkdir()
     artifacts = tmp_path / "artifacts"
-    expected = {"data_dir": str(artifacts / "prepare"), "generate_dir": str(artifacts / "generate")}
+    expected = {"data_dir": str(artifacts / "prepare"), "noise_models_dir": str(artifacts / "noise_models")}
     assert inspect_noise.find_pipeline_outputs(tmp_path) == expected
     assert inspect_noise.find_pipeline_outputs(tmp_path / "notebooks") == expected
 

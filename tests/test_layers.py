@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from import_graph import Edge, build_graph, cycles, imports_in_source, layer_of, layer_violations, module_files
+from import_graph import REPO, Edge, build_graph, cycles, imports_in_source, layer_of, layer_violations, module_files
 
 # Bottom to top. A key "a.b" is exactly the module a.b; "a.b.*" is package a.b and everything
 # below it; the longest matching key wins. A module that matches no key fails the test: place it.
 LAYERS: dict[str, int] = {
     # 0 base
     "pngan.errors": 0,
-    "pngan.io": 0,
+    "pngan.images": 0,
     "pngan.params": 0,  # the package __init__ only
     "pngan.runtime": 0,
     "pngan.paths": 0,
@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "pngan.train.*": 2,
     # 3 API
     "pngan.generate": 3,
+    "pngan.noise_models": 3,
     "pngan.denoise": 3,
     # 4 stages
     "pngan.stages.*": 4,
@@ -53,6 +54,19 @@ def test_pngan_imports_only_downward_and_without_cycles():
     assert not problems, "pngan's layers are broken:\n" + "\n".join(problems)
 
 
+def test_no_stage_imports_another_stage():
+    """A stage orchestrates: what two stages share lives lower in the package (or in the stages'
+    helpers: common, smoke, training, settings), so changing one stage never reruns another."""
+    import yaml
+
+    stages = {f"pngan.stages.{name}" for name in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]}
+    graph = build_graph()
+    assert stages <= set(graph), f"dvc.yaml names stages without a module: {sorted(stages - set(graph))}"
+    crossing = [f"{edge.where} imports {edge.target}" for stage in sorted(stages) for edge in graph[stage]
+                if edge.target in stages]
+    assert not crossing, "stages import other stages:\n" + "\n".join(crossing)
+
+
 def test_layer_table_names_only_existing_modules():
     """A stale entry (a module that moved or was removed) would silently place nothing."""
     modules = set(module_files())
@@ -62,7 +76,7 @@ def test_layer_table_names_only_existing_modules():
 
 # --- the checker itself ----------------------------------------------------------------------
 
-MODULES = {"pngan", "pngan.io", "pngan.models", "pngan.models.blocks", "pngan.models.smnet",
+MODULES = {"pngan", "pngan.images", "pngan.models", "pngan.models.blocks", "pngan.models.smnet",
            "pngan.train", "pngan.train.gan", "pngan.stages", "pngan.stages.a", "pngan.stages.b"}
 
 
@@ -74,7 +88,7 @@ def _edges(module: str, source: str) -> list[Edge]:
 def test_checker_sees_every_kind_of_import():
     source = '''
 import os
-import pngan.io
+import pngan.images
 from pngan import models
 from pngan.models import smnet, build
 from . import smnet
@@ -94,7 +108,7 @@ REGISTRY = {"gen": "pngan.models.smnet:SMNet", "prose": "see pngan.train: loops"
     edges = _edges("pngan.models.blocks", source)
     found = sorted((e.target, int(e.where.rsplit(":", 1)[1])) for e in edges)
     assert found == sorted([
-        ("pngan.io", 3), ("pngan.models", 4), ("pngan.models.smnet", 5), ("pngan.models", 5),
+        ("pngan.images", 3), ("pngan.models", 4), ("pngan.models.smnet", 5), ("pngan.models", 5),
         ("pngan.models.smnet", 6), ("pngan.train.gan", 9), ("pngan.stages.a", 11), ("pngan.stages.b", 15),
         ("pngan.models.smnet", 18),
     ]), found
@@ -105,8 +119,8 @@ def test_checker_fails_on_an_upward_edge_and_a_cycle():
     graph = {m: [] for m in MODULES}
     graph["pngan.models.blocks"] = _edges("pngan.models.blocks", "def f():\n    from pngan.train import gan\n")
     graph["pngan.stages.a"] = _edges("pngan.stages.a", "from pngan.stages import b\n")
-    graph["pngan.stages.b"] = _edges("pngan.stages.b", "import pngan.io\n\ndef g():\n    import pngan.stages.a\n")
-    layers = {"pngan": 5, "pngan.io": 0, "pngan.models.*": 1, "pngan.train.*": 2, "pngan.stages.*": 4}
+    graph["pngan.stages.b"] = _edges("pngan.stages.b", "import pngan.images\n\ndef g():\n    import pngan.stages.a\n")
+    layers = {"pngan": 5, "pngan.images": 0, "pngan.models.*": 1, "pngan.train.*": 2, "pngan.stages.*": 4}
     problems = layer_violations(graph, layers)
     assert "pngan/models/blocks.py:2 imports pngan.train.gan (layer 1 -> 2)" in problems, problems
     assert cycles(graph) == [["pngan.stages.a", "pngan.stages.b"]]
@@ -120,7 +134,7 @@ def test_checker_fails_on_an_unplaced_module():
     problems = layer_violations(graph, {"pngan.*": 0, "pngan": 5, "pngan.stages.*": 4})
     assert problems == []  # "pngan.*" places everything
     problems = layer_violations(graph, {"pngan": 5, "pngan.models.*": 1})
-    assert "pngan.io is in no layer: add it to the layer table" in problems
+    assert "pngan.images is in no layer: add it to the layer table" in problems
 
 
 @pytest.mark.parametrize("module, layer", [

@@ -38,7 +38,7 @@ def _params_file(tmp_path, text):
 def test_sections_inject_yaml_types(tmp_path, tiny_notebook):
     params = _params_file(tmp_path, "a:\n  flag: true\n  steps: 3\nb:\n  steps: 7\n  sizes: [2, 3]\n")
     out_json = tmp_path / "result.json"
-    values = nb.collect(["a", "b"], [f"out={out_json}", "name=yes"], params)
+    values = nb.injected_values(["a", "b"], [f"out={out_json}", "name=yes"], params)
     nb.run(tiny_notebook, tmp_path / "deep" / "folder" / "ran.ipynb", values)
     result = json.loads(out_json.read_text())
     # later sections win; booleans stay booleans; --set values are YAML-typed ("yes" is a YAML 1.1 bool)
@@ -55,9 +55,9 @@ def test_unknown_parameter_stops_before_running(tmp_path, tiny_notebook):
 def test_missing_section_and_bad_set(tmp_path):
     params = _params_file(tmp_path, "a:\n  steps: 1\n")
     with pytest.raises(ParamsError, match="no section 'train'"):
-        nb.collect(["train"], [], params)
+        nb.injected_values(["train"], [], params)
     with pytest.raises(ParamsError, match="--set expects key=value"):
-        nb.collect([], ["novalue"], params)
+        nb.injected_values([], ["novalue"], params)
 
 
 def test_cli_reports_unknown_key_with_exit_code_2(tmp_path, tiny_notebook):
@@ -72,12 +72,12 @@ def test_cli_reports_unknown_key_with_exit_code_2(tmp_path, tiny_notebook):
 
 def test_from_injects_a_value_of_another_section(tmp_path):
     params = _params_file(tmp_path, "finetune:\n  sweep: [0, 0.5, 1]\ntables:\n  steps: 2\n")
-    values = nb.collect(["tables"], [], params, ["sizes=finetune.sweep"])
+    values = nb.injected_values(["tables"], [], params, ["sizes=finetune.sweep"])
     assert values == {"steps": 2, "sizes": [0, 0.5, 1]}
     with pytest.raises(ParamsError, match="no key 'finetune.sweeps'"):
-        nb.collect([], [], params, ["sizes=finetune.sweeps"])
+        nb.injected_values([], [], params, ["sizes=finetune.sweeps"])
     with pytest.raises(ParamsError, match="--from expects name=section.key"):
-        nb.collect([], [], params, ["finetune.sweep"])
+        nb.injected_values([], [], params, ["finetune.sweep"])
 
 
 def test_overlay_flags_walk_to_leaves_and_reject_unknown_keys(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pngan import noise
-from pngan.io import DataError, to_image, to_tensor
+from pngan.images import DataError, to_image, to_tensor
 from pngan.isp import add_camera_noise
 from pngan.noise import camera
 from pngan.noise.base import quantize

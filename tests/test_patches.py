@@ -11,7 +11,7 @@ from pngan.data.pairs import ArrayImage, FileImage, Pair
 from pngan.data.patches import PairDataset, crop_boxes, dihedral, make_patch_set, read_patch_set
 from pngan.data.readers import read_dataset
 from pngan.data.sampling import StepSampler, make_loader
-from pngan.io import DataError, write_png
+from pngan.images import DataError, write_png
 
 SIZE = 48  # source images are SIZE x (SIZE + 8)
 

@@ -98,6 +98,36 @@ def test_each_stage_injects_only_known_parameters():
         assert given <= known, f"stage {name}: {sorted(given - known)} are not parameters of {notebook.name}"
 
 
+def test_each_stage_injects_the_sections_its_module_declares():
+    """dvc.yaml's --section flags of a stage are its module's SECTIONS, in order (a training stage:
+    runtime, then its own section, whose keys win), the order the smoke values and the settings
+    check merge them in."""
+    import importlib
+
+    for name, stage in _stages().items():
+        _, sections, _ = _stage_notebook(stage["cmd"])
+        assert tuple(sections) == importlib.import_module(f"pngan.stages.{name}").SECTIONS, name
+
+
+def test_every_smoke_value_is_a_setting_the_pipeline_sets():
+    """A smoke value names a setting its stage takes and the pipeline injects (a key of one of its
+    params.yaml sections, or a --set), so the pipeline never runs with a smoke value."""
+    import importlib
+
+    from pngan.stages import smoke
+    from pngan.stages.common import accepted
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(smoke.SETTINGS) <= set(params), f"smoke settings of no params.yaml section: {set(smoke.SETTINGS) - set(params)}"
+    for name, stage in _stages().items():
+        module = importlib.import_module(f"pngan.stages.{name}")
+        _, sections, sets = _stage_notebook(stage["cmd"])
+        injected = {key for section in sections for key in params[section]} | set(sets)
+        values = smoke.settings(*module.SECTIONS)
+        assert set(values) <= injected, f"stage {name}: smoke values the pipeline does not set: {set(values) - injected}"
+        assert set(values) <= set(accepted(module)), f"stage {name}: smoke values it does not take: {set(values) - set(accepted(module))}"
+
+
 def _pngan_modules_used(stage: str, notebook: Path) -> set[Path]:
     """The source files of every pngan module a stage loads, read statically (tests/import_graph.py):
     the closure of its module pngan/stages/<stage>.py and of its notebook's imports, following

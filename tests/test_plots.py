@@ -245,3 +245,19 @@ def test_linear_histograms_zoom_on_the_central_mass():
     wide.add(clean, (128 + rng.integers(-10, 11, clean.shape)).astype(np.uint8))  # uniform on -10..10
     fig = plots.histograms({"narrow": narrow, "wide": wide})
     assert fig.axes[0].get_xlim() == (-10.5, 10.5)
+
+
+def test_training_curves_draw_the_logs_the_loop_wrote(tmp_path):
+    import pandas as pd
+
+    from pngan.train.loop import TRAIN_LOG, VAL_LOG, read_logs
+
+    with pytest.raises(FileNotFoundError, match="has the run started"):
+        read_logs(tmp_path)
+    pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5], "never": [None, None]}).to_csv(tmp_path / TRAIN_LOG, index=False)
+    train, val = read_logs(tmp_path)  # no validation log yet
+    assert list(train.columns) == ["step", "loss"] and val.empty
+    pd.DataFrame({"step": [2], "psnr": [30.0], "psnr_input": [25.0]}).to_csv(tmp_path / VAL_LOG, index=False)
+    fig = plots.denoiser_curves(*read_logs(tmp_path))
+    assert [ax.get_title() for ax in fig.axes] == ["Training loss", "Validation PSNR"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 2]

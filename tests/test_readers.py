@@ -12,7 +12,7 @@ import scipy.io
 
 from pngan.data import dnd, sidd
 from pngan.data.readers import KINDS, detect_kind, read_dataset
-from pngan.io import DataError, write_png
+from pngan.images import DataError, write_png
 
 FAMILIES = ("SIDD_small", "SIDD_medium", "SIDD_misc", "PolyU", "Nam_CC60")
 

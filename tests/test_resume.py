@@ -137,7 +137,7 @@ def test_a_run_never_resumes_on_other_training_data(tmp_path):
     """Same settings, other data: the finished checkpoint is moved aside and training restarts."""
     from pngan.data.pairs import FileImage, Pair
     from pngan.data.patches import PairDataset
-    from pngan.io import write_png
+    from pngan.images import write_png
 
     def folder(name, offset):
         pairs = []
@@ -158,7 +158,7 @@ def test_a_run_never_resumes_on_other_training_data(tmp_path):
 
 def test_a_checkpoint_of_unfused_adam_resumes_in_the_fused_one():
     # checkpoints of earlier kit versions hold plain Adam states (step counts on the host)
-    from pngan.train import common
+    from pngan.train import loop
 
     torch.manual_seed(0)
     old_net, new_net = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
@@ -172,8 +172,8 @@ def test_a_checkpoint_of_unfused_adam_resumes_in_the_fused_one():
 
     step(old_net, old)
     new_net.load_state_dict(old_net.state_dict())
-    new = common.adam(new_net.parameters(), 1e-3, (0.9, 0.999))
-    common.load_optimizer(new, copy.deepcopy(old.state_dict()))  # as if read from a file
+    new = loop.adam(new_net.parameters(), 1e-3, (0.9, 0.999))
+    loop.load_optimizer(new, copy.deepcopy(old.state_dict()))  # as if read from a file
     new.found_inf = torch.zeros(())
     step(old_net, old)
     step(new_net, new)

@@ -10,7 +10,7 @@ import torch
 
 from pngan import stats
 from pngan.data import simulate as S
-from pngan.io import read_image, to_image, to_tensor
+from pngan.images import read_image, to_image, to_tensor
 from pngan.metrics import psnr
 
 CORRELATION_TOLERANCE = 0.04  # measured on 4 crops: allowed distance outside the real 10-90% range

@@ -1,16 +1,14 @@
-"""Splits without leakage, manifests, and per-metadata averages."""
+"""Splits without leakage, and per-metadata averages."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
 
 from pngan.data.pairs import Pair
 from pngan.data.readers import read_dataset
-from pngan.data.splits import group_key, group_metrics, read_manifest, split_pairs, write_manifest
-from pngan.io import DataError, write_png
+from pngan.data.splits import group_key, group_metrics, split_pairs
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -93,47 +91,6 @@ def test_dev_data_splits_keep_scenes_apart(real_pairs_dev):
             splits = split_pairs(pairs, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=seed)
             assert_disjoint(splits, "scene")
             assert all(splits.values()), family
-
-
-def test_manifest_round_trip_with_files_and_mat_blocks(tmp_path):
-    rng = np.random.default_rng(0)
-    for side in ("noisy", "clean"):
-        for name in ("0001_001_S6_00100_00060_3200_L_5", "kodim"):
-            write_png(tmp_path / "gen" / side / f"{name}.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
-    blocks = rng.integers(0, 256, (2, 2, 4, 4, 3), dtype=np.uint8)
-    scipy.io.savemat(tmp_path / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": blocks})
-    scipy.io.savemat(tmp_path / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": 255 - blocks})
-    generic = read_dataset("generic", tmp_path / "gen")
-    val = read_dataset("sidd_val", tmp_path)
-    splits = {"train": generic, "test": val}
-    path = write_manifest(tmp_path / "manifest.csv", splits)
-    header = path.read_text().splitlines()[0].split(",")
-    assert header[:8] == ["split", "name", "noisy", "clean", "dataset", "scene", "camera", "iso"]
-    back = read_manifest(path)
-    assert back.keys() == splits.keys()
-    for name in splits:
-        assert [p.name for p in back[name]] == [p.name for p in splits[name]]
-        for a, b in zip(back[name], splits[name]):
-            assert a.meta == b.meta  # types too: iso an int, scene '001' a string
-            assert str(a.noisy) == str(b.noisy) and str(a.clean) == str(b.clean)
-            for x, y in zip(a.load(), b.load()):
-                np.testing.assert_array_equal(x, y)
-    assert back["train"][0].meta["iso"] == 100 and back["train"][0].meta["scene"] == "001"
-
-
-def test_manifest_errors(tmp_path):
-    bad = tmp_path / "bad.csv"
-    bad.write_text("name,noisy\nx,y\n")
-    with pytest.raises(DataError, match="bad.csv: not a manifest, missing column.s. clean, split"):
-        read_manifest(bad)
-    gone = tmp_path / "gone.csv"
-    write_manifest(gone, {"train": [Pair("a", None, None, {"dataset": "d", "iso": 100})]})
-    gone.write_text(gone.read_text().replace(",,", ",/nowhere/a.png,"))
-    with pytest.raises(DataError, match=r"gone.csv:2: noisy image /nowhere/a.png of 'a' is not a file"):
-        read_manifest(gone)
-    gone.write_text(gone.read_text().replace(",100", ",high"))
-    with pytest.raises(DataError, match=r"gone.csv:2: metadata 'iso' must be an integer, got 'high'"):
-        read_manifest(gone)
 
 
 def test_group_metrics_averages_by_metadata():

@@ -10,14 +10,15 @@ import sys
 import pandas as pd
 import pytest
 
-from pngan.stages import finetune, generate, pgap, prepare, tables
+from pngan.data.prepared import load_split
+from pngan.stages import finetune, noise_models, pgap, prepare, smoke, tables
 from pngan.stages.tables import MissingMetric
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
-    prepare.run(out_dir=str(out / "p"), **prepare.SMOKE)
+    prepare.run(out_dir=str(out / "p"), **smoke.settings("prepare"))
     return out / "p"
 
 
@@ -27,27 +28,27 @@ def test_prepare_splits_by_scene_and_is_reproducible(data_dir, tmp_path):
     assert (scenes == 1).all(), f"scenes in two splits: {list(scenes[scenes > 1].index)}"
     assert set(manifest["split"]) == {"train", "val", "test"}
     again = tmp_path / "again"
-    prepare.run(out_dir=str(again), **prepare.SMOKE)
+    prepare.run(out_dir=str(again), **smoke.settings("prepare"))
     for rel in manifest["noisy"].head(3):
         split = manifest.loc[manifest["noisy"] == rel, "split"].iloc[0]
         assert (data_dir / split / rel).read_bytes() == (again / split / rel).read_bytes()
 
 
-def test_generate_fits_kind_at_key_per_group(data_dir, tmp_path):
-    summary = generate.run(data_dir=str(data_dir), models=["awgn_fitted", "awgn_fitted@camera"], oracle=False,
+def test_noise_models_fits_kind_at_key_per_group(data_dir, tmp_path):
+    summary = noise_models.run(data_dir=str(data_dir), models=["awgn_fitted", "awgn_fitted@camera"], oracle=False,
                            samples=1, out_dir=str(tmp_path))
     per_group = summary["models"]["awgn_fitted@camera"]["params"]
-    test_profiles = {p.meta["profile"] for p in prepare.load_split(data_dir, "test")}
+    test_profiles = {p.meta["profile"] for p in load_split(data_dir, "test")}
     assert set(per_group) == test_profiles
     sigmas = [v["sigma"] for v in per_group.values()]
     assert len(set(sigmas)) == len(sigmas) > 1, "each camera profile has its own fitted sigma"
 
 
 def test_pgap_is_the_difference_of_two_psnrs_on_one_test_set(data_dir, tmp_path):
-    report = pgap.run(data_dir=str(data_dir), models=["awgn"], oracle=False, out_dir=str(tmp_path), **pgap.SMOKE)
+    report = pgap.run(data_dir=str(data_dir), models=["awgn"], oracle=False, out_dir=str(tmp_path), **smoke.settings("runtime", "pgap"))
     real, awgn = report["models"]["real"], report["models"]["awgn"]
     assert awgn["pgap"] == pytest.approx(real["psnr"] - awgn["psnr"], abs=1e-12)
-    assert report["test_images"] == len(prepare.load_split(data_dir, "test"))
+    assert report["test_images"] == len(load_split(data_dir, "test"))
 
 
 def test_finetune_at_ratio_zero_never_touches_the_generator(data_dir, tmp_path, monkeypatch):
@@ -56,14 +57,14 @@ def test_finetune_at_ratio_zero_never_touches_the_generator(data_dir, tmp_path, 
 
     monkeypatch.setattr(finetune.GeneratorNoise, "from_file", boom)
     monkeypatch.setattr(finetune, "noise_images", boom)
-    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path), **{**finetune.SMOKE, "fake_ratio": 0.0})
+    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path), **{**smoke.settings("runtime", "finetune"), "fake_ratio": 0.0})
     result = report["denoisers"]["ridnet"]
     name = next(iter(result["after"]))
     assert result["gain_psnr"][name] == pytest.approx(result["after"][name]["psnr"] - result["before"][name]["psnr"])
 
 
 def _metrics(tmp_path, models):
-    path = tmp_path / "generate.json"
+    path = tmp_path / "noise_models.json"
     path.write_text(json.dumps({"models": models, "images": 3, "samples": 2, "dataset": ["x"]}))
     return path
 
@@ -81,7 +82,7 @@ def test_noise_table_orders_rows_and_shows_the_input_score(tmp_path):
 
 def test_tables_fail_loudly_on_a_missing_metric(tmp_path):
     path = _metrics(tmp_path, {"awgn": {k: v for k, v in ROW.items() if k != "kld"}})
-    with pytest.raises(MissingMetric, match=r"generate.json \[models.awgn\]: metric 'kld' is missing"):
+    with pytest.raises(MissingMetric, match=r"noise_models.json \[models.awgn\]: metric 'kld' is missing"):
         tables.noise_model_table(path)
     path = _metrics(tmp_path, {"pngan": {**ROW, "input": "awgn"}})
     with pytest.raises(MissingMetric, match="metric 'awgn.akld' is missing"):
@@ -118,30 +119,45 @@ def test_readme_sync_replaces_marked_blocks(tmp_path, monkeypatch):
 
 
 def test_stable_seed_does_not_depend_on_the_process():
-    code = "from pngan.stages.prepare import stable_seed; print(stable_seed(0, 'a'), stable_seed(1, 'a'))"
+    code = "from pngan.runtime import stable_seed; print(stable_seed(0, 'a'), stable_seed(1, 'a'), stable_seed(0, 1))"
     outputs = {
         subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
                        capture_output=True, text=True, check=True).stdout
         for seed in ("1", "2")
     }
     assert len(outputs) == 1
-    first, second = outputs.pop().split()
-    assert first != second
+    first, second, third = outputs.pop().split()
+    assert len({first, second, third}) == 3
+
+
+def test_stable_seed_keeps_the_values_every_committed_result_was_drawn_with():
+    """Named parts: CRC32 of 'a:b'; integer parts: NumPy's SeedSequence, 63 bits. Changing either
+    would change every split, crop and noise draw of the pipeline."""
+    import zlib
+
+    from pngan.runtime import keyed_generator, stable_seed
+
+    assert stable_seed(0, "a") == zlib.crc32(b"0:a") == 3291919157
+    assert stable_seed("img") == zlib.crc32(b"img")
+    assert stable_seed(0, 1) == 5836529245451711556
+    assert stable_seed(0, 1, 2, 3) == 3704038207228929986
+    assert keyed_generator(0, 1).initial_seed() == stable_seed(0, 1)
 
 
 def test_finetune_starts_from_released_weights_by_architecture(tmp_path):
     """A start given as {arch, arch_kwargs, weights} loads a plain (DataParallel-wrapped) state dict."""
     import torch
 
+    from pngan.denoise import load_denoiser
     from pngan.models import build
 
     kwargs = {"depth": 3, "width": 4}
     net = build("dncnn", **kwargs)
     torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "released.pth")
-    loaded, arch, got_kwargs, weights = finetune.starting_denoiser(
+    loaded, arch, got_kwargs, weights = load_denoiser(
         {"arch": "dncnn", "arch_kwargs": kwargs, "weights": str(tmp_path / "released.pth")}, torch.device("cpu"))
     assert (arch, got_kwargs, weights) == ("dncnn", kwargs, str(tmp_path / "released.pth"))
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
     with pytest.raises(ValueError, match=r"a released-weights start is \{arch, arch_kwargs, weights\}"):
-        finetune.starting_denoiser({"arch": "dncnn", "weight": "x"}, torch.device("cpu"))
+        load_denoiser({"arch": "dncnn", "weight": "x"}, torch.device("cpu"))

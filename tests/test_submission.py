@@ -8,7 +8,7 @@ import scipy.io
 
 from pngan.data.readers import read_dataset
 from pngan.data.submission import read_dnd_submission, read_sidd_submission, write_dnd_submission, write_sidd_submission
-from pngan.io import DataError
+from pngan.images import DataError
 
 
 def blocks(grid: tuple[int, int], size: int = 8) -> dict[str, np.ndarray]:

@@ -10,11 +10,11 @@ import torch
 from trainer_standins import TinyDenoiser, TinyDiscriminator, tensor_pairs, tiny_gan_config, tiny_pairs
 
 from pngan.data.sampling import StepSampler
-from pngan.io import DataError
+from pngan.images import DataError
 from pngan.losses import relativistic_d_loss
 from pngan.params import ParamsError
 from pngan.train import GanConfig, train_pngan
-from pngan.train.common import NanGuard, Runtime, TrainingDiverged
+from pngan.train.loop import NanGuard, Runtime, TrainingDiverged
 from pngan.train.distributed import DistContext
 from pngan.train.gan import PnganTask
 

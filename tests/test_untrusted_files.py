@@ -17,7 +17,7 @@ from pngan import models
 from pngan.cli import main
 from pngan.errors import CheckpointError, ParamsError
 from pngan.generate import GeneratorNoise, load_generator
-from pngan.io import write_png
+from pngan.images import write_png
 from pngan.models.files import CHECKPOINT_FORMAT, save_network_file
 from pngan.runtime import atomic_save, atomic_write_text
 from pngan.train import train_denoiser
@@ -167,8 +167,11 @@ def test_params_check_validates_every_section_in_one_line(tmp_path, capsys):
     cases = [
         ("prepare", "root", "somewhere", "prepare.root is set (somewhere) but source is 'simulated'"),
         ("train_pngan", "generator", "nope", "generator: unknown network 'nope'"),
-        ("generate", "models", ["awgn", "nope@camera"], "unknown noise model 'nope'"),
+        ("noise_models", "models", ["awgn", "nope@camera"], "unknown noise model 'nope'"),
         ("pgap", "stepz", 3, "unknown parameter 'stepz' (did you mean 'steps'?)"),
+        ("runtime", "precision", "fp16", "precision must be auto, fp32 or bf16, got 'fp16'"),
+        ("runtime", "seeds", 1, "[runtime]: unknown parameter 'seeds' (did you mean 'seed'?)"),
+        ("finetune", "log_every", 0, "log_every must be >= 1, got 0"),
         ("tables", "headline_fake_ratio", 0.3, "headline_fake_ratio 0.3 is not one of ablation.fake_ratios"),
     ]
     for section, key, value, phrase in cases:

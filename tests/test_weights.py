@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pngan.io import DataError
+from pngan.images import DataError
 from pngan.models.dncnn import DnCNN
 from pngan.models.vgg import VGG19Features
 from pngan.models.weights import layout, load_weights, read_state_dict

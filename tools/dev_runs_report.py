@@ -32,6 +32,8 @@ MODELS = {
 PGAP_SHOWN = {"pngan": "PNGAN", "camera_fitted": "camera fitted", "heteroscedastic": "heteroscedastic"}
 RATIOS = ("0", "0.5", "1")
 NOT_RUN = "not run"
+# The noise-model metrics, by the stage's name then (`generate` until it was renamed `noise_models`).
+NOISE_MODELS_METRICS = ("reports/metrics/noise_models.json", "reports/metrics/generate.json")
 
 
 def git(*args: str) -> str | None:
@@ -48,6 +50,11 @@ def metrics(ref: str, path: str) -> dict | None:
     """A metrics file as the experiment wrote it; None when the experiment did not write it."""
     text, base = git("show", f"{ref}:{path}"), git("show", f"{ref}^:{path}")
     return json.loads(text) if text is not None and text != base else None
+
+
+def noise_models_metrics(ref: str) -> dict | None:
+    """The noise-model metrics an experiment wrote, under the stage's current name or its old one."""
+    return next((found for path in NOISE_MODELS_METRICS if (found := metrics(ref, path)) is not None), None)
 
 
 def pgap_cell(pgap: dict | None) -> str:
@@ -70,7 +77,7 @@ def finetune_cell(ref: str) -> str:
 
 def report() -> str:
     runs = {fam: ref for fam, name in FAMILIES.items() if (ref := experiment_ref(name))}
-    generated = {fam: metrics(ref, "reports/metrics/generate.json") for fam, ref in runs.items()}
+    generated = {fam: noise_models_metrics(ref) for fam, ref in runs.items()}
     fams = [f for f in runs if generated[f]]
     lines = [
         "# The default pipeline on the real development pairs",

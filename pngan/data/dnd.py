@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from pngan.data.pairs import ArrayImage, Pair
-from pngan.io import DataError, to_uint8
+from pngan.images import DataError, to_uint8
 
 INFO_FILE = "info.mat"
 IMAGES_DIR = "images_srgb"

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from pngan.io import DataError, is_image_file, read_image
+from pngan.images import DataError, is_image_file, read_image
 
 
 class ImageRef(Protocol):

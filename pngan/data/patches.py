@@ -26,9 +26,8 @@ from tqdm.auto import tqdm
 
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.readers import read_dataset, typed_meta
-from pngan.data.sampling import keyed_generator
-from pngan.io import DataError, write_png
-from pngan.runtime import atomic_write_text
+from pngan.images import DataError, write_png
+from pngan.runtime import atomic_write_text, keyed_generator
 
 INDEX_FILE = "index.csv"
 INDEX_COLUMNS = ("patch", "noisy", "clean", "source", "noisy_source", "clean_source", "top", "left", "height", "width")

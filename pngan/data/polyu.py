@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pngan.data.pairs import FileImage, Pair, list_images
-from pngan.io import DataError
+from pngan.images import DataError
 
 NAME_RE = re.compile(
     r"(?P<camera>[A-Za-z0-9]+)_(?P<aperture>\d+(?:-\d+)?)_(?P<shutter>\d+)_(?P<iso>\d+)_"

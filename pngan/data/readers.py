@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from pngan.data import dnd, nam, polyu, sidd
 from pngan.data.pairs import Pair, read_clean_folder, read_paired_folder
-from pngan.io import DataError, is_image_file
+from pngan.images import DataError, is_image_file
 
 # Metadata keys that hold integers; every other key holds a string (manifests and patch
 # indexes read their CSV cells back with these types).

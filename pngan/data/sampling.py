@@ -16,20 +16,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-
-def derive_seed(*keys: int) -> int:
-    """A 63-bit seed mixed from integer keys (numpy's SeedSequence hashing)."""
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint64)[0]
-    return int(state) & (2**63 - 1)
-
-
-def keyed_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator seeded by `derive_seed(*keys)`."""
-    return torch.Generator(device=device).manual_seed(derive_seed(*keys))
+from pngan.runtime import keyed_generator
 
 
 class StepSampler(Sampler[int]):

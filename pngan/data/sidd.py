@@ -26,9 +26,7 @@ import numpy as np
 import scipy.io
 
 from pngan.data.pairs import ArrayImage, FileImage, Pair
-from pngan.io import DataError
-
-PHONES = {"GP": "Google Pixel", "IP": "iPhone 7", "S6": "Samsung Galaxy S6 Edge", "N6": "Motorola Nexus 6", "G4": "LG G4"}
+from pngan.images import DataError
 
 _INSTANCE = (
     r"(?P<scene_instance>\d{4})_(?P<scene>\d{3})_(?P<camera>[A-Z0-9]{2})_(?P<iso>\d{5})_"

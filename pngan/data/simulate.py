@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pngan.io import read_image, to_image, to_tensor
+from pngan.images import read_image, to_image, to_tensor
 from pngan.isp import CameraParams, add_camera_noise, jpeg_noise
 from pngan.noise.base import NoiseModel, quantize
 

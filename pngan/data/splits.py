@@ -1,4 +1,4 @@
-"""Train / val / test splits without leakage, their CSV manifests, and per-metadata averages.
+"""Train / val / test splits without leakage, and per-metadata averages.
 
 A split never puts one group (a scene, a camera, a source image: any metadata key) in two
 parts. Groups are keyed by (dataset, value), so equal labels of different data sets stay apart;
@@ -7,22 +7,14 @@ a pair without the key is its own group.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pngan.data.pairs import FileImage, ImageRef, Pair
-from pngan.data.readers import INT_META_KEYS, read_dataset, typed_meta
-from pngan.io import DataError
-from pngan.runtime import atomic_write_text
-
-MANIFEST_COLUMNS = ("split", "name", "noisy", "clean")
-META_FIRST = ("dataset", "scene", "camera", "iso")
+from pngan.data.pairs import Pair
+from pngan.data.readers import INT_META_KEYS
 
 
 def group_key(pair: Pair, group_by: str) -> tuple[str, str]:
@@ -80,77 +72,6 @@ def split_pairs(
     part_of, _ = min(candidates, key=lambda c: sum(abs(c[1][s] - fractions[s] * len(pairs)) for s in fractions))
     part_by_key = dict(zip(keys, part_of))
     return {s: [p for p in pairs if part_by_key[group_key(p, group_by)] == s] for s in fractions}
-
-
-def _source(ref: ImageRef | None) -> str:
-    return "" if ref is None else str(ref)
-
-
-def write_manifest(path: str | Path, splits: Mapping[str, Iterable[Pair]]) -> Path:
-    """Write one CSV row per pair: its split, name, image sources and every metadata key."""
-    rows = [
-        {"split": split, "name": p.name, "noisy": _source(p.noisy), "clean": _source(p.clean), **p.meta}
-        for split, pairs in splits.items()
-        for p in pairs
-    ]
-    keys = {k for row in rows for k in row}
-    columns = [*MANIFEST_COLUMNS, *(k for k in META_FIRST if k in keys)]
-    columns += sorted(keys - set(columns))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({c: ("" if row.get(c) is None else row[c]) for c in columns} for row in rows)
-    return atomic_write_text(path, buffer.getvalue())
-
-
-class _Reread:
-    """Pairs of array-backed data sets (.mat blocks, DND crops), read again once per (kind, root)."""
-
-    def __init__(self) -> None:
-        self._by_source: dict[tuple[str, str], dict[str, Pair]] = {}
-
-    def pair(self, kind: str, root: str, name: str) -> Pair | None:
-        if (kind, root) not in self._by_source:
-            self._by_source[kind, root] = {p.name: p for p in read_dataset(kind, root)}
-        return self._by_source[kind, root].get(name)
-
-
-def read_manifest(path: str | Path) -> dict[str, list[Pair]]:
-    """Read a manifest written by `write_manifest` back into {split: [Pair, ...]}.
-
-    Image sources that are files are used as they are; the others (blocks of .mat files) are
-    found again by reading the row's `kind` and `root` and taking the pair of the same name.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: manifest not found")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{path}: not a manifest, missing column(s) {', '.join(sorted(missing))}")
-        rows = list(reader)
-    reread = _Reread()
-    splits: dict[str, list[Pair]] = {}
-    for line, row in enumerate(rows, start=2):
-        split, name, noisy, clean = row.pop("split"), row.pop("name"), row.pop("noisy"), row.pop("clean")
-        meta = typed_meta(row, where=f"{path}:{line}")
-        refs = [_resolve_source(source, side, name, meta, reread, f"{path}:{line}") for source, side in ((noisy, "noisy"), (clean, "clean"))]
-        splits.setdefault(split, []).append(Pair(name, refs[0], refs[1], meta))
-    return splits
-
-
-def _resolve_source(source: str, side: str, name: str, meta: dict[str, Any], reread: _Reread, where: str) -> ImageRef | None:
-    if source == "":
-        return None
-    if Path(source).is_file():
-        return FileImage(Path(source))
-    if "kind" not in meta or "root" not in meta:
-        raise DataError(f"{where}: {side} image {source} of '{name}' is not a file and the row names no kind/root to find it")
-    pair = reread.pair(meta["kind"], meta["root"], name)
-    if pair is None or getattr(pair, side) is None:
-        raise DataError(f"{where}: '{name}' is no longer in {meta['kind']} data at {meta['root']}")
-    return getattr(pair, side)
 
 
 def group_metrics(

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.io
 
 from pngan.data.sidd import block_name
-from pngan.io import DataError, to_float
+from pngan.images import DataError, to_float
 
 SIDD_GRID = (40, 32)
 DND_IMAGES, DND_BOXES = 50, 20

@@ -14,7 +14,7 @@ import os
 import torch
 import torch.nn as nn
 
-from pngan.io import DataError
+from pngan.images import DataError
 from pngan.models.weights import load_weights, read_state_dict
 
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")

@@ -8,7 +8,7 @@ the *training split only*; `params()` returns them as plain JSON-serialisable va
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -52,8 +52,3 @@ class NoiseModel:
 
 def randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
-def as_float_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """uint8 (clean, noisy) pairs -> float64 in [0, 1], for fitting."""
-    return [(c.astype(np.float64) / 255.0, n.astype(np.float64) / 255.0) for c, n in pairs]

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from pngan.io import DataError, to_image, to_tensor
+from pngan.images import DataError, to_image, to_tensor
 from pngan.isp import (
     BROOKS_CAMERAS,
     DEMOSAIC_METHODS,

@@ -11,7 +11,7 @@ Stored as the `condition` entry of its generator file (pngan.models.files):
 
 The groups are camera settings (`camera_setting`): the simulated profile ('phone_iso3200'), or
 camera and ISO as the real data sets' readers parse them from file names ('GP ISO 800'), or the
-camera alone: the key of `kind@camera` (pngan.stages.generate.group_of, which must agree: tests
+camera alone: the key of `kind@camera` (pngan.noise_models.group_of, which must agree: tests
 check it).
 
 Files are shared, so `LevelCondition.from_dict` treats the entry as untrusted: every level goes

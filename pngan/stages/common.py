@@ -1,4 +1,9 @@
-"""What every stage shares: parameters from a notebook namespace, output folders, metrics files.
+"""What every stage shares: its arguments from a notebook, output folders, metrics files.
+
+A stage module (`pngan.stages.<stage>`, run by notebooks/<stage>.ipynb) declares the params.yaml
+sections it takes (`SECTIONS`, merged in order: the pipeline's `--section` flags), its `run`, and,
+when `run` takes `**settings`, the dataclass of those settings (`CONFIG`), declared once in the
+package beside the code they configure.
 
 Committed outputs hold only what a rerun reproduces. What differs between machines and runs
 (wall-clock seconds, the platform, library versions) goes to an untracked run-info file beside
@@ -13,23 +18,31 @@ import inspect
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, Mapping
 
 import pandas as pd
 
 from pngan.paths import scratch_dir
 from pngan.runtime import MACHINE_KEYS, atomic_write_text, split_machine_facts
+from pngan.stages import smoke
 
 METRICS_DIR, RUN_INFO_DIR = Path("reports/metrics"), Path("reports/run_info")
 
 
-def collect(fn: Callable, namespace: dict[str, Any], config: type | None = None) -> dict[str, Any]:
-    """The keyword arguments of `fn` taken from a notebook's namespace (its parameters cell),
-    plus, for a stage that takes `**settings`, the fields of the `config` dataclass it defines."""
-    names = [p for p in inspect.signature(fn).parameters if p in namespace]
-    if config is not None:
-        names += [f.name for f in dataclasses.fields(config) if f.name in namespace and f.name not in names]
-    return {name: namespace[name] for name in names}
+def accepted(stage: ModuleType) -> list[str]:
+    """Every name a stage's `run` takes: its arguments and, for `**settings`, its CONFIG's fields."""
+    names = [name for name, p in inspect.signature(stage.run).parameters.items() if p.kind != p.VAR_KEYWORD]
+    config = getattr(stage, "CONFIG", None)
+    return names + [f.name for f in dataclasses.fields(config) if f.name not in names] if config else names
+
+
+def stage_arguments(stage: ModuleType, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `stage.run` from a notebook's namespace: its parameters and what the
+    pipeline injected. A setting the notebook was not given takes its smoke-size value
+    (`pngan.stages.smoke`): a notebook run by hand or under nbval runs in seconds."""
+    given = {name: namespace[name] for name in accepted(stage) if name in namespace}
+    return {**smoke.settings(*stage.SECTIONS), **given}
 
 
 def copy_logs(run_dir: Path, plots_dir: str | Path | None, names: tuple[str, ...]) -> None:
@@ -84,14 +97,3 @@ def read_json(path: str | Path, what: str = "metrics") -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {what} file not found (run its pipeline stage first)")
     return json.loads(path.read_text())
-
-
-def file_or_smoke(path: str | Path | None, stage: str, filename: str, train: Callable[[str], Any]) -> Path:
-    """`path` if given; otherwise `filename` of a tiny run of `stage`, made once in scratch by
-    `train(folder)` (what a notebook run outside the pipeline uses instead of a stage's output)."""
-    if path is not None:
-        return Path(path)
-    folder = scratch_dir(f"{stage}-smoke")
-    if not (folder / filename).is_file():
-        train(str(folder))
-    return folder / filename

@@ -11,7 +11,6 @@ submission files instead.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,26 +19,23 @@ import torch
 
 from pngan.data.pairs import Pair, read_clean_folder
 from pngan.data.patches import PairDataset, training_sets
+from pngan.data.prepared import given_or_smoke, load_split
 from pngan.data.readers import read_dataset
-from pngan.data.submission import write_dnd_submission, write_sidd_submission
-from pngan.denoise import denoise, score_denoiser
+from pngan.data.sampling import MixedPairDataset
+from pngan.denoise import load_denoiser, score_sets
 from pngan.generate import GeneratorNoise
+from pngan.models.files import load_network_file
+from pngan.noise_models import noise_images
 from pngan.runtime import run_info, select_device
+from pngan.stages import smoke
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
-from pngan.stages.generate import noise_images
-from pngan.stages.denoiser_real import denoiser_or_smoke
-from pngan.stages.prepare import load_split, prepared_or_smoke
-from pngan.stages.train_pngan import generator_or_smoke
-from pngan.models import build as build_network
-from pngan.models.files import load_network_file
+from pngan.stages.training import denoiser_file, generator_file
 from pngan.train.config import DenoiserConfig
-from pngan.train.denoiser import DENOISER_FILE, load_initial_weights, train_denoiser
-from pngan.data.sampling import MixedPairDataset
+from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 
-SCORES = ("psnr", "ssim_rgb", "ssim_y")
-SMOKE = dict(starts={"ridnet": None}, crop=32, batch=4, steps=4, val_every=0, ckpt_every=4, log_every=2, precision="fp32")
-NOISY_ONLY = {"sidd_benchmark": "SIDD benchmark", "dnd": "DND"}
+SECTIONS = ("runtime", "finetune")
+CONFIG = DenoiserConfig
 
 
 def clean_sources(clean_dirs: Sequence[str], train: Sequence[Pair]) -> list[Pair]:
@@ -59,7 +55,7 @@ def fake_training_pairs(data: Path, generator_checkpoint: str | None, clean_dirs
         if clean_dirs:
             raise ValueError("finetune: set either fake_dir (pairs already generated) or clean_dirs (images to noise), not both")
         return noise_images(None, sources, Path(fake_dir), seed, device)
-    model = GeneratorNoise.from_file(generator_or_smoke(generator_checkpoint), device)
+    model = GeneratorNoise.from_file(generator_file(generator_checkpoint), device)
     return noise_images(lambda p: model, sources, out / "fake", seed, device)
 
 
@@ -71,49 +67,6 @@ def test_sets(data_dir: Path, extra: dict[str, dict]) -> dict[str, tuple[str, li
         options = {k: v for k, v in spec.items() if k not in ("kind", "root")}
         sets[name] = (spec["kind"], read_dataset(spec["kind"], spec["root"], **options))
     return sets
-
-
-def write_submission(network, kind: str, pairs: Sequence[Pair], folder: Path, device: torch.device) -> str:
-    """Denoise a noisy-only benchmark and write its official submission layout."""
-    started, pixels, denoised = time.perf_counter(), 0, {}
-    for pair in pairs:
-        noisy = pair.noisy.load()
-        denoised[pair.name] = denoise(network, noisy, device)
-        pixels += noisy.shape[0] * noisy.shape[1]
-    if kind == "dnd":
-        write_dnd_submission(folder, denoised)
-        return str(folder)
-    seconds_per_mp = (time.perf_counter() - started) / (pixels / 1e6)
-    return str(write_sidd_submission(folder / "SubmitSrgb.mat", denoised, seconds_per_mp))
-
-
-def evaluate(network, sets: dict[str, tuple[str, list[Pair]]], device: torch.device, folder: Path, tag: str) -> tuple[dict, pd.DataFrame]:
-    scores, frames = {}, []
-    for name, (kind, pairs) in sets.items():
-        if kind in NOISY_ONLY:
-            scores[name] = {"submission": write_submission(network, kind, pairs, folder / f"submission_{name}", device)}
-            continue
-        frame = score_denoiser(network, pairs, device).assign(test_set=name, when=tag)
-        scores[name] = {k: float(frame[k].mean()) for k in (*SCORES, "psnr_noisy")}
-        frames.append(frame)
-    return scores, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def starting_denoiser(start: str | dict | None, device: torch.device) -> tuple[torch.nn.Module, str, dict, str]:
-    """(network, arch, kwargs, weights file) of a start: a kit denoiser file (None: a tiny one
-    trained in scratch), or {arch, arch_kwargs, weights} for released weights (e.g. the authors'
-    MIRNet_sidd.pth, the official RIDNet with arch_kwargs {mean_shift: true})."""
-    if isinstance(start, dict):
-        unknown = set(start) - {"arch", "arch_kwargs", "weights"}
-        if unknown or "arch" not in start or "weights" not in start:
-            raise ValueError(f"finetune.starts: a released-weights start is {{arch, arch_kwargs, weights}}, got {sorted(start)}")
-        kwargs = dict(start.get("arch_kwargs") or {})
-        network = build_network(start["arch"], trusted=True, **kwargs)  # params.yaml: the user's own settings
-        load_initial_weights(network, start["weights"])
-        return network.to(device).eval(), start["arch"], kwargs, str(start["weights"])
-    path = denoiser_or_smoke(start)
-    network, info = load_network_file(path, "denoiser", device)
-    return network, info["arch"], info["kwargs"], str(path)
 
 
 def run(
@@ -128,8 +81,10 @@ def run(
     per_image_file: str | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
-    """Fine-tune every starting denoiser at `fake_ratio`; returns (and writes) before/after scores."""
-    data = prepared_or_smoke(data_dir)
+    """Fine-tune every starting denoiser at `fake_ratio`; returns (and writes) before/after scores.
+    A start is a denoiser file (None: a smoke-size D_d trained in scratch) or released weights
+    ({arch, arch_kwargs, weights}, see `pngan.denoise.load_denoiser`)."""
+    data = given_or_smoke(data_dir, smoke.settings("prepare"))
     out = _out_dir(out_dir, f"finetune-{settings.get('fake_ratio', 0)}")
     starts = starts or {"ridnet": None}
     base = DenoiserConfig.from_dict(settings, "finetune")
@@ -143,12 +98,12 @@ def run(
     sets = test_sets(data, extra_test_sets or {})
     results, frames = {}, []
     for label, start in starts.items():
-        start_net, arch, kwargs, weights = starting_denoiser(start, device)
+        start_net, arch, kwargs, weights = load_denoiser(start if isinstance(start, dict) else denoiser_file(start), device)
         cfg = DenoiserConfig.from_dict({**settings, "arch": arch, "arch_kwargs": kwargs, "init": weights}, "finetune")
-        before, before_rows = evaluate(start_net, sets, device, out / label / "before", "before")
+        before, before_rows = score_sets(start_net, sets, device, out / label / "before", "before")
         summary = train_denoiser(cfg, mixed, val, out / label)
         tuned, _ = load_network_file(out / label / DENOISER_FILE, "denoiser", device)
-        after, after_rows = evaluate(tuned, sets, device, out / label / "after", "after")
+        after, after_rows = score_sets(tuned, sets, device, out / label / "after", "after")
         results[label] = {"arch": arch, "start": weights, "before": before, "after": after,
                           "gain_psnr": {n: after[n]["psnr"] - before[n]["psnr"] for n in after if "psnr" in after[n]},
                           "train_seconds": summary["seconds"]}

@@ -1,17 +1,16 @@
 """Stage `inspect_noise`: how the noise of every model differs from real noise, in figures and tables.
 
 Reads the prepared test split (the real noisy/clean pairs) and the one draw per model and test
-image that stage `generate` keeps (`<generate_dir>/<model>/<image>.png`), and streams them image
-by image through `pngan.stats.NoiseStats`: one accumulator per model and metadata group (camera
-profile on simulated data, camera and ISO on real data), pooled per model for the figures. Writes
-METHOD.md §5's summary table (per model, per model and group, per image) and the curves behind
-the figures as CSV for `dvc plots`, and every figure as PNG.
+image that stage `noise_models` keeps (`<noise_models_dir>/<model>/<image>.png`), and streams them
+image by image through `pngan.stats.NoiseStats`: one accumulator per model and metadata group
+(camera profile on simulated data, camera and ISO on real data), pooled per model for the
+figures. Writes METHOD.md §5's summary table (per model, per model and group, per image) and the
+curves behind the figures as CSV for `dvc plots`, and every figure as PNG.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pngan import noise_models as nm
 from pngan import plots, stats
 from pngan.data.pairs import Pair
-from pngan.io import DataError, read_image
-from pngan.paths import scratch_dir
-from pngan.stages import generate
+from pngan.data.prepared import MANIFEST, given_or_smoke, load_split
+from pngan.images import DataError, read_image
+from pngan.runtime import select_device
+from pngan.paths import made_once, scratch_dir
+from pngan.stages import smoke
 from pngan.stages.common import read_json
-from pngan.stages.prepare import load_split, prepared_or_smoke
 
+SECTIONS = ("inspect_noise",)
 REAL = "real"
 # Models shown right after real noise, in this order: the true simulator, then the learned model.
-LEADING = (generate.ORACLE, generate.PNGAN)
+LEADING = (nm.ORACLE, nm.PNGAN)
 # Metadata keys that group test images, in order of preference (METHOD.md §6: report per camera/ISO).
 GROUP_KEYS = (("profile",), ("camera", "iso"), ("camera",), ("iso",))
+METRICS_FILE = "noise_models.json"
 SMOKE_DIR = "inspect_noise-smoke"
 
 
@@ -40,68 +43,70 @@ SMOKE_DIR = "inspect_noise-smoke"
 
 
 def find_pipeline_outputs(start: str | Path | None = None) -> dict[str, str]:
-    """The pipeline's default inputs of this stage, looked for from `start` (default: the current
-    folder) and its parent (a notebook runs in notebooks/); {} when they are not there."""
-    base = Path.cwd() if start is None else Path(start)
-    for root in (base, base.parent):
-        data, generated = root / "artifacts" / "prepare", root / "artifacts" / "generate"
-        if (data / "manifest.csv").is_file() and generated.is_dir():
-            found = {"data_dir": str(data), "generate_dir": str(generated)}
-            metrics = root / "reports" / "metrics" / "generate.json"
-            if metrics.is_file():
-                found["generate_metrics"] = str(metrics)
-            return found
-    return {}
+    """The pipeline's inputs of this stage when this clone has them (artifacts/prepare and
+    artifacts/noise_models, from `start` or its parent, see `smoke.committed`); {} otherwise."""
+    data, draws = smoke.committed(f"artifacts/prepare/{MANIFEST}", start), smoke.committed("artifacts/noise_models", start)
+    if data is None or draws is None or not draws.is_dir():
+        return {}
+    found = {"data_dir": str(data.parent), "noise_models_dir": str(draws)}
+    metrics = draws.parent.parent / "reports" / "metrics" / METRICS_FILE
+    if metrics.is_file():
+        found["noise_models_metrics"] = str(metrics)
+    return found
 
 
-def generated_or_smoke(data_dir: str | None, generate_dir: str | None,
-                       generate_metrics: str | None) -> tuple[Path, Path, Path | None]:
-    """(data, generate folder, generate metrics): as given, or, with no `generate_dir`, a small set
-    made in scratch by stage `generate` with its smoke defaults (made once and reused)."""
-    if generate_dir is not None:
-        return prepared_or_smoke(data_dir), Path(generate_dir), Path(generate_metrics) if generate_metrics else None
+def draws_or_smoke(data_dir: str | None, noise_models_dir: str | None,
+                   noise_models_metrics: str | None) -> tuple[Path, Path, Path | None]:
+    """(data, draws folder, noise_models metrics): as given, or, with no `noise_models_dir`, every
+    model's draws on the smoke data set at smoke size (`pngan.stages.smoke`), made once in scratch."""
+    if noise_models_dir is not None:
+        return given_or_smoke(data_dir, smoke.settings("prepare")), Path(noise_models_dir), Path(noise_models_metrics) if noise_models_metrics else None
     if data_dir is not None:
-        raise ValueError("data_dir is given but generate_dir is not: pass the generate stage's output folder "
+        raise ValueError("data_dir is given but noise_models_dir is not: pass the noise_models stage's output folder "
                          "made from that data set (or neither, for a small simulated set made in scratch)")
-    data = prepared_or_smoke(None)
-    folder = scratch_dir(SMOKE_DIR)
-    metrics = folder / "generate.json"
+    data = given_or_smoke(None, smoke.settings("prepare"))
     names = [p.name for p in load_split(data, "test")]
-    complete = metrics.is_file() and all(
-        (folder / "generate" / m / f"{n}.png").is_file() for m in read_json(metrics)["models"] for n in names)
-    if not complete:  # first run, or the scratch data set was remade since; built aside, renamed when complete
-        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        generate.run(data_dir=str(data), out_dir=str(tmp / "generate"), metrics_file=str(tmp / metrics.name))
-        shutil.rmtree(folder)
-        tmp.rename(folder)
-    return data, folder / "generate", metrics
+    metrics = scratch_dir(SMOKE_DIR) / METRICS_FILE
+    if metrics.is_file() and not all((metrics.parent / "draws" / m / f"{n}.png").is_file()
+                                     for m in read_json(metrics)["models"] for n in names):
+        metrics.unlink()  # the scratch data set was remade since: draw again
+    folder = made_once(SMOKE_DIR, METRICS_FILE, lambda out: smoke_draws(data, out))
+    return data, folder / "draws", folder / METRICS_FILE
 
 
-def model_names(generate_dir: Path, generate_metrics: Path | None, models: Sequence[str] | None) -> list[str]:
+def smoke_draws(data: Path, out: Path) -> None:
+    """Every classical model's and the oracle's first draw on each test image
+    (out/draws/<model>/<image>.png) and their scores (out/noise_models.json), at smoke size."""
+    samples = smoke.settings("noise_models")["samples"]
+    summary, _ = nm.evaluate(load_split(data, "train"), load_split(data, "test"), nm.CLASSICAL, {}, True, None,
+                             samples, 0, 8, select_device("auto"), out / "draws")
+    (out / METRICS_FILE).write_text(json.dumps(summary))
+
+
+def model_names(noise_models_dir: Path, noise_models_metrics: Path | None, models: Sequence[str] | None) -> list[str]:
     """The models to inspect (default: those of the metrics file, else the folder's subfolders),
     ordered oracle, pngan, then as listed; real noise is not among them (it always comes first)."""
     if models is None:
-        listed = list(read_json(generate_metrics)["models"]) if generate_metrics else sorted(
-            p.name for p in generate_dir.iterdir() if p.is_dir())
+        listed = list(read_json(noise_models_metrics)["models"]) if noise_models_metrics else sorted(
+            p.name for p in noise_models_dir.iterdir() if p.is_dir())
         models = [m for m in LEADING if m in listed] + [m for m in listed if m not in LEADING]
     if REAL in models:
         raise ValueError(f"'{REAL}' names the real noise, which is always shown; do not list it among the models")
-    missing = [m for m in models if not (generate_dir / m).is_dir()]
+    missing = [m for m in models if not (noise_models_dir / m).is_dir()]
     if missing:
-        raise DataError(f"{generate_dir}: no folder for model(s) {missing} (run stage generate with them)")
+        raise DataError(f"{noise_models_dir}: no folder for model(s) {missing} (run stage noise_models with them)")
     return list(models)
 
 
-def line_models(models: Sequence[str], generate_metrics: Path | None, most: int) -> list[str]:
+def line_models(models: Sequence[str], noise_models_metrics: Path | None, most: int) -> list[str]:
     """The models drawn in the line figures (histograms, noise levels, profiles, spectra), which
     more than `most` lines would crowd: then the oracle and pngan, and the others in order of
-    their AKLD in stage generate's metrics (closest to real first; listed order without them)."""
+    their AKLD in stage noise_models' metrics (closest to real first; listed order without them)."""
     if len(models) <= most:
         return list(models)
     akld = {}
-    if generate_metrics is not None:
-        akld = {m: v.get("akld", np.inf) for m, v in read_json(generate_metrics)["models"].items()}
+    if noise_models_metrics is not None:
+        akld = {m: v.get("akld", np.inf) for m, v in read_json(noise_models_metrics)["models"].items()}
     leading = [m for m in models if m in LEADING]
     others = sorted((m for m in models if m not in LEADING), key=lambda m: akld.get(m, np.inf))  # stable
     chosen = set((leading + others)[:most])
@@ -131,7 +136,7 @@ def group_label(meta: Mapping[str, Any], keys: Sequence[str]) -> str:
 # ---------------------------------------------------------------- statistics
 
 
-def accumulate(test: Sequence[Pair], generate_dir: Path, models: Sequence[str], keys: Sequence[str],
+def accumulate(test: Sequence[Pair], noise_models_dir: Path, models: Sequence[str], keys: Sequence[str],
                options: Mapping[str, Any]) -> dict[str, dict[str, stats.NoiseStats]]:
     """NoiseStats per model (real first) and group label, reading one test image at a time."""
     per_group: dict[str, dict[str, stats.NoiseStats]] = {m: {} for m in (REAL, *models)}
@@ -140,9 +145,9 @@ def accumulate(test: Sequence[Pair], generate_dir: Path, models: Sequence[str], 
         label = group_label(pair.meta, keys)
         meta = {"image": pair.name, **{k: pair.meta[k] for k in keys}}
         for model in (REAL, *models):
-            fake = noisy if model == REAL else read_image(generate_dir / model / f"{pair.name}.png")
+            fake = noisy if model == REAL else read_image(noise_models_dir / model / f"{pair.name}.png")
             if fake.shape != clean.shape:
-                raise DataError(f"{generate_dir / model / pair.name}.png: {fake.shape} differs from the clean "
+                raise DataError(f"{noise_models_dir / model / pair.name}.png: {fake.shape} differs from the clean "
                                 f"image's {clean.shape} (generated from another data set?)")
             per_group[model].setdefault(label, stats.NoiseStats(**options)).add(clean, fake, meta)
     return per_group
@@ -214,7 +219,7 @@ def balanced_columns(panels: int, most: int = 6) -> int:
 
 
 def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str, Mapping[str, stats.NoiseStats]],
-                 per_image: pd.DataFrame, lines: Sequence[str], example: Pair, generate_dir: Path, crop_size: int,
+                 per_image: pd.DataFrame, lines: Sequence[str], example: Pair, noise_models_dir: Path, crop_size: int,
                  crop_scale: int) -> dict[str, Figure]:
     """Every figure of the stage, by file stem, in reading order. Line figures show real noise and
     the models `lines`; the others (crops, overview, maps, matrices) every model."""
@@ -222,7 +227,7 @@ def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str,
     shown = [REAL, *lines]
     drawn = {m: pooled[m] for m in shown}
     noisy, clean = example.load()
-    views = {REAL: noisy, **{m: read_image(generate_dir / m / f"{example.name}.png") for m in pooled if m != REAL}}
+    views = {REAL: noisy, **{m: read_image(noise_models_dir / m / f"{example.name}.png") for m in pooled if m != REAL}}
     h, w = clean.shape[:2]
     size = min(crop_size, h, w)
     figs["noise_crops"] = plots.crops(clean, views, box=((h - size) // 2, (w - size) // 2, size, size),
@@ -258,8 +263,8 @@ def make_figures(pooled: Mapping[str, stats.NoiseStats], per_group: Mapping[str,
 
 def run(
     data_dir: str | None = None,
-    generate_dir: str | None = None,
-    generate_metrics: str | None = None,
+    noise_models_dir: str | None = None,
+    noise_models_metrics: str | None = None,
     models: Sequence[str] | None = None,
     group_by: str | Sequence[str] | None = None,
     example_image: str | None = None,
@@ -276,7 +281,7 @@ def run(
 ) -> dict[str, Any]:
     """Noise statistics of real noise and every model on the test split, their tables and figures.
 
-    models: default every model of the generate metrics (else of the folder), oracle and pngan
+    models: default every model of the noise_models metrics (else of the folder), oracle and pngan
     first. group_by: metadata key(s) for the per-group tables and noise level functions; default
     the camera profile (simulated data) or camera and ISO (real data) when every test image has
     them, [] for none. example_image: the test image of the crops and AKLD maps (default: the one
@@ -284,20 +289,20 @@ def run(
     `line_models`); the crops, overview, maps and matrices show every model. Returns the tables,
     the statistics and the figures.
     """
-    data, gen_dir, gen_metrics = generated_or_smoke(data_dir, generate_dir, generate_metrics)
+    data, draws_dir, metrics = draws_or_smoke(data_dir, noise_models_dir, noise_models_metrics)
     test = load_split(data, "test")
-    names = model_names(gen_dir, gen_metrics, models)
+    names = model_names(draws_dir, metrics, models)
     keys = group_keys(test, group_by)
     options = dict(hist_edges=stats.level_edges(hist_max_level), max_lag=max_lag, nlf_bins=nlf_bins,
                    nlf_min_count=nlf_min_count, psd_bins=psd_bins)
-    per_group = accumulate(test, gen_dir, names, keys, options)
+    per_group = accumulate(test, draws_dir, names, keys, options)
     pooled = {m: stats.NoiseStats.merged(groups.values()) for m, groups in per_group.items()}
     per_image = per_image_table(pooled)
     summary = stats.summarize(per_image)
     group_summary = stats.summarize(per_image, keys) if keys else None
     example = example_pair(test, per_image, example_image)
-    lines = line_models(names, gen_metrics, max_lines - 1)
-    figures = make_figures(pooled, per_group, per_image, lines, example, gen_dir, crop_size, crop_scale)
+    lines = line_models(names, metrics, max_lines - 1)
+    figures = make_figures(pooled, per_group, per_image, lines, example, draws_dir, crop_size, crop_scale)
     curves = curve_tables(pooled)
     if stats_dir:
         write_tables(Path(stats_dir), summary, group_summary, per_image, curves,
@@ -308,7 +313,7 @@ def run(
     return {"summary": summary, "by_group": group_summary, "per_image": per_image, "curves": curves,
             "stats": pooled, "stats_by_group": per_group, "figures": figures, "models": [REAL, *names],
             "line_models": [REAL, *lines],
-            "group_by": keys, "example_image": example.name, "data_dir": str(data), "generate_dir": str(gen_dir)}
+            "group_by": keys, "example_image": example.name, "data_dir": str(data), "noise_models_dir": str(draws_dir)}
 
 
 def write_tables(folder: Path, summary: pd.DataFrame, group_summary: pd.DataFrame | None, per_image: pd.DataFrame,

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from pngan import noise_models as nm
 from pngan.data.patches import PairDataset, training_sets
-from pngan import plots
+from pngan.data.prepared import given_or_smoke, load_split
 from pngan.denoise import score_denoiser
-from pngan.noise import label
+from pngan.generate import GeneratorNoise
+from pngan.models.files import load_network_file
+from pngan.runtime import run_info, select_device, stable_seed
+from pngan.stages import smoke
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
-from pngan.stages.generate import ORACLE, PNGAN, fit_models, noise_images, oracle_models
-from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
-from pngan.generate import GeneratorNoise
-from pngan.runtime import run_info, select_device
-from pngan.models.files import load_network_file
 from pngan.train.config import DenoiserConfig
 from pngan.train.denoiser import DENOISER_FILE, train_denoiser
 
+SECTIONS = ("runtime", "pgap")
+CONFIG = DenoiserConfig
 REAL = "real"
-SMOKE = dict(arch="dncnn", arch_kwargs={"depth": 3, "width": 8}, crop=32, batch=4, steps=4, val_every=0,
-             ckpt_every=4, log_every=2, precision="fp32")
 
 
 def run(
@@ -40,21 +39,18 @@ def run(
     **settings: Any,
 ) -> dict[str, Any]:
     """Train the fixed denoiser on real and on every model's fake pairs; returns (and writes) PSNRs and PGaps."""
-    data = prepared_or_smoke(data_dir)
+    data = given_or_smoke(data_dir, smoke.settings("prepare"))
     out = _out_dir(out_dir, "pgap")
     cfg = DenoiserConfig.from_dict(settings, "pgap")
     device = select_device(cfg.device)
     train, test = load_split(data, "train"), load_split(data, "test")
-    model_for = fit_models(models, model_options or {}, train)
-    if oracle and all("profile" in p.meta for p in train):
-        model_for[ORACLE] = oracle_models()
-    if generator_checkpoint:
-        learned = GeneratorNoise.from_file(generator_checkpoint, device)
-        model_for[PNGAN] = lambda p: learned
+    model_for = nm.fit_models(models, model_options or {}, train)
+    learned = GeneratorNoise.from_file(generator_checkpoint, device) if generator_checkpoint else None
+    model_for.update(nm.references(train, oracle, learned))
     _, val = training_sets(data, cfg.crop, cfg.seed)
     sources = {REAL: train}
     for name, chooser in model_for.items():
-        sources[name] = noise_images(chooser, train, out / "fake" / name, stable_seed(cfg.seed, name), device)
+        sources[name] = nm.noise_images(chooser, train, out / "fake" / name, stable_seed(cfg.seed, name), device)
     results: dict[str, Any] = {}
     for name, pairs in sources.items():
         dataset = PairDataset(pairs, crop=cfg.crop, augment=True, seed=cfg.seed)
@@ -75,21 +71,3 @@ def run(
     if metrics_file:
         write_json(metrics_file, report)
     return report
-
-
-def figure(report: dict[str, Any]):
-    """PSNR on the real test pairs of the denoiser trained on each model's pairs; dashed: trained on real."""
-    import matplotlib.pyplot as plt
-
-    models = {k: v for k, v in report["models"].items() if k != REAL}
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(models) + 1.4))
-        labels = [label(k) for k in models][::-1]
-        ax.barh(labels, [v["psnr"] for v in models.values()][::-1], color="0.45")
-        ax.axvline(report["models"][REAL]["psnr"], color="black", linestyle="--", label="trained on real pairs")
-        low = min(v["psnr"] for v in report["models"].values())
-        ax.set_xlim(low - 1.0, None)
-        ax.set(xlabel="PSNR on the real test pairs (dB)", title="Denoiser trained on each model's fake pairs")
-        ax.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-    return fig

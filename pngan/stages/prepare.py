@@ -1,156 +1,39 @@
-"""Stage `prepare`: noisy/clean pairs split by scene, written in the kit's one prepared layout.
+"""Stage `prepare`: noisy/clean pairs split by scene, written in the kit's one prepared layout
+(`pngan.data.prepared`): training patches, validation and test blocks, a manifest.
 
-    <out_dir>/manifest.csv                 one row per written image pair: split, metadata, origin
-    <out_dir>/{train,val,test}/{noisy,clean}/<name>.png
-
-The training split is cut into random patches (what training reads); validation and test into a
-few fixed-size blocks per image (what evaluation reads, bounded in cost). The source is the
-embedded simulated camera by default, or any real data set that `pngan.data.readers` knows.
+The source is the embedded simulated camera by default, or any real data set that
+`pngan.data.readers` knows.
 """
 
 from __future__ import annotations
 
-import shutil
-import zlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from matplotlib.figure import Figure
 
 from pngan import plots
-from pngan.data import simulate
-from pngan.data.pairs import ArrayImage, Pair, read_clean_folder
-from pngan.data.patches import make_patch_set, read_patch_set
-from pngan.data.readers import KINDS, read_dataset
-from pngan.data.splits import split_pairs
-from pngan.paths import scratch_dir
+from pngan.data import prepared, simulate
+from pngan.runtime import stable_seed
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import write_json
 
-SPLITS = ("train", "val", "test")
+SECTIONS = ("prepare",)
+CONFIG = prepared.PrepareConfig
 
 
-def stable_seed(*parts: Any) -> int:
-    """A seed that depends only on its parts (not on Python's per-process string hashing)."""
-    return zlib.crc32(":".join(map(str, parts)).encode())
-
-
-def simulated_pairs(profiles: list[str] | str, clean_dirs: list[str], seed: int) -> list[Pair]:
-    """Every clean source image (embedded + `clean_dirs`) seen by every simulated camera profile."""
-    sources = [(name, scene, (lambda img=img: img)) for name, scene, img in simulate.embedded_sources()]
-    for folder in clean_dirs:
-        sources += [(p.name, p.scene, p.clean.load) for p in read_clean_folder(folder)]
-    names = list(simulate.PROFILES) if profiles == "all" else list(profiles)
-    pairs = []
-    for source, scene, load_clean in sources:
-        for profile in names:
-            name = f"{source}__{profile}"
-            noisy = ArrayImage(
-                f"simulated {name}",
-                lambda load=load_clean, prof=profile, s=stable_seed(seed, name): simulate.simulate(load(), prof, s),
-            )
-            meta = {"dataset": "simulated", "scene": scene, "source": source, "profile": profile,
-                    "family": simulate.PROFILES[profile].family}
-            pairs.append(Pair(name, noisy, ArrayImage(f"embedded {source}", load_clean), meta))
-    return pairs
-
-
-def check_source(source: str, root: str | None, clean_dirs: list[str], profiles: list[str] | str) -> None:
-    """Refuse settings that would be ignored or cannot work, before anything is read."""
-    if source == "simulated":
-        if root is not None:
-            raise ValueError(f"prepare.root is set ({root}) but source is 'simulated', which reads no data set; "
-                             f"set source to the data set's kind (generic, sidd_medium, ...) or root to null")
-        names = list(simulate.PROFILES) if profiles == "all" else list(profiles)
-        unknown = [n for n in names if n not in simulate.PROFILES]
-        if unknown:
-            raise ValueError(f"prepare.profiles: unknown profile(s) {unknown}; known: {list(simulate.PROFILES)} or 'all'")
-    elif source not in KINDS:
-        raise ValueError(f"prepare.source: unknown source '{source}'; sources: simulated, {', '.join(KINDS)}")
-    elif root is None:
-        raise ValueError(f"prepare.root: source '{source}' needs the folder of the data set")
-    elif not Path(root).is_dir():
-        raise FileNotFoundError(f"prepare.root: {root} is not a folder (source '{source}')")
-    for folder in clean_dirs:
-        if not Path(folder).is_dir():
-            raise FileNotFoundError(f"prepare.clean_dirs: {folder} is not a folder")
-
-
-def source_pairs(source: str, root: str | None, clean_dirs: list[str], profiles, seed: int, reader_options: dict) -> list[Pair]:
-    check_source(source, root, clean_dirs, profiles)
-    if source == "simulated":
-        return simulated_pairs(profiles, clean_dirs, seed)
-    return read_dataset(source, root, **reader_options)
-
-
-def run(
-    source: str = "simulated",
-    root: str | None = None,
-    reader_options: dict[str, Any] | None = None,
-    clean_dirs: list[str] = (),
-    profiles: list[str] | str = "all",
-    fractions: dict[str, float] | None = None,
-    split_by: str = "scene",
-    patch_size: int = 128,
-    patches_per_image: int = 8,
-    eval_size: int = 256,
-    eval_blocks_per_image: int = 1,
-    max_pairs: int | None = None,
-    seed: int = 0,
-    out_dir: str | None = None,
-    metrics_file: str | None = None,
-) -> dict[str, Any]:
-    """Build the prepared data set; returns (and writes to `metrics_file`) its summary."""
-    scratch = out_dir is None
+def run(out_dir: str | None = None, metrics_file: str | None = None, **settings: Any) -> dict[str, Any]:
+    """Build the prepared data set with the `prepare` settings; returns (and writes) its summary."""
     out = _out_dir(out_dir, "prepare")
-    pairs = source_pairs(source, root, list(clean_dirs), profiles, seed, reader_options or {})
-    if max_pairs is not None:
-        pairs = pairs[:max_pairs]
-    fractions = fractions or {"train": 0.6, "val": 0.15, "test": 0.25}
-    splits = split_pairs(pairs, fractions, group_by=split_by, seed=seed)
-    for split in SPLITS:
-        size, per_image = (patch_size, patches_per_image) if split == "train" else (eval_size, eval_blocks_per_image)
-        make_patch_set(splits.get(split, []), out / split, size=size, per_image=per_image,
-                       seed=stable_seed(seed, split), overwrite=scratch)
-    manifest = pd.concat(
-        [pd.read_csv(out / split / "index.csv").assign(split=split) for split in SPLITS], ignore_index=True
-    )
-    manifest.to_csv(out / "manifest.csv", index=False)
-    summary = summarize(out, manifest, splits, source, split_by)
+    summary = prepared.build(out, prepared.PrepareConfig(**settings), overwrite=out_dir is None)  # scratch: rebuilt in place
     if metrics_file:
         write_json(metrics_file, summary)
     return summary
 
 
-def load_split(data_dir: str | Path, split: str) -> list[Pair]:
-    """The pairs of one split of a prepared data set, with their metadata."""
-    return read_patch_set(Path(data_dir) / split)
-
-
-def summarize(out: Path, manifest: pd.DataFrame, splits: dict[str, list[Pair]], source: str, split_by: str) -> dict[str, Any]:
-    """Counts per split, and the noisy-vs-clean PSNR of the evaluation splits (per profile when simulated)."""
-    summary: dict[str, Any] = {
-        "source": source,
-        "split_by": split_by,
-        "groups": {s: len({str(p.meta.get(split_by, p.name)) for p in splits.get(s, [])}) for s in SPLITS},
-        "source_pairs": {s: len(splits.get(s, [])) for s in SPLITS},
-        "images": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
-    }
-    psnr = {}
-    for split in ("val", "test"):
-        for pair in load_split(out, split):
-            noisy, clean = pair.load()
-            mse = np.mean((noisy.astype(np.float64) - clean) ** 2) / 255.0**2
-            key = f"{split}/{pair.meta.get('profile', 'all')}"
-            psnr.setdefault(key, []).append(10 * np.log10(1 / max(mse, 1e-12)))
-    summary["noisy_psnr_db"] = {k: {"median": float(np.median(v)), "n": len(v)} for k, v in sorted(psnr.items())}
-    return summary
-
-
-def examples_figure(data_dir: str | Path):
+def examples_figure(data_dir: str | Path) -> Figure:
     """A test block under every simulated camera profile (real data: the block's own noise)."""
-    test = load_split(data_dir, "test")
+    test = prepared.load_split(data_dir, "test")
     noisy, clean = test[0].load()
     present = {p.meta["profile"] for p in test if "profile" in p.meta}
     profiles = [name for name in simulate.PROFILES if name in present]  # the simulator's order: noisiest first
@@ -158,26 +41,3 @@ def examples_figure(data_dir: str | Path):
     size = min(96, *clean.shape[:2])
     return plots.crops(clean, views, box=((clean.shape[0] - size) // 2, (clean.shape[1] - size) // 2, size, size),
                        scale=2, amplify="auto")
-
-
-SMOKE = dict(max_pairs=15, patch_size=48, patches_per_image=2, eval_size=64, eval_blocks_per_image=1)
-
-
-def prepared_or_smoke(data_dir: str | Path | None) -> Path:
-    """`data_dir` if given; otherwise a small simulated data set in scratch, made once and reused.
-
-    Lets every later stage's notebook run by hand or under nbval without the pipeline's outputs.
-    """
-    if data_dir is not None:
-        path = Path(data_dir)
-        if not (path / "manifest.csv").is_file():
-            raise FileNotFoundError(f"{path}: no prepared data set here (manifest.csv missing); run the prepare stage")
-        return path
-    path = scratch_dir("prepare-smoke")
-    if not (path / "manifest.csv").is_file():  # built in a side folder, renamed when complete
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        run(out_dir=str(tmp), **SMOKE)
-        shutil.rmtree(path)
-        tmp.rename(path)
-    return path

@@ -2,43 +2,67 @@
 
 DVC removes a stage's outputs before it runs the stage, so a typo found inside the stage has
 already cost those outputs: every check a stage would make on its settings is made here first,
-with the same functions the stages use.
+with the same functions the stages use, on the settings each stage gets (its SECTIONS merged in
+order: `runtime`, then its own, for a training stage).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 from pngan import noise
 from pngan import params as P
+from pngan.data.prepared import check_source
 from pngan.registry import check_arguments
-from pngan.stages import prepare
-from pngan.train.config import DenoiserConfig, GanConfig, _Config
+from pngan.stages.common import accepted
+from pngan.train.config import RuntimeConfig
 
-# sections whose training settings are a config's fields (the rest are the stage's own arguments)
-CONFIGS: dict[str, type[_Config]] = {"denoiser_real": DenoiserConfig, "train_pngan": GanConfig, "pgap": DenoiserConfig, "finetune": DenoiserConfig}
-OWN_KEYS = {"pgap": {"models", "model_options", "oracle"}, "finetune": {"starts", "clean_dirs", "extra_test_sets"}}
+
+
+def stage_module(name: str) -> ModuleType | None:
+    """The stage module pngan.stages.<name> (it declares SECTIONS), or None: not a stage."""
+    if importlib.util.find_spec(f"pngan.stages.{name}") is None:
+        return None
+    module = importlib.import_module(f"pngan.stages.{name}")
+    return module if hasattr(module, "SECTIONS") else None
 
 
 def check_params(params: dict[str, Any], path: str | Path = P.DEFAULT_FILE) -> list[str]:
-    """Raise a one-line error at the first invalid setting; return the sections checked. (Unknown
-    keys of a stage's section are refused by `python -m pngan.params check` and `pngan.nb`, which
-    read the stage notebook's parameters.)"""
-    checked = []
+    """Raise a one-line error at the first invalid setting; return the sections checked: unknown
+    keys (a stage's sections may hold only what its `run` accepts), types, ranges, registry names."""
     for name, values in params.items():
         where = f"{path} [{name}]"
         if not isinstance(values, dict):
             raise P.ParamsError(f"{where}: a section must be a mapping, got {type(values).__name__}")
-        if name in CONFIGS:
-            CONFIGS[name].from_dict({k: v for k, v in values.items() if k not in OWN_KEYS.get(name, ())}, where)
+        if name == "runtime":
+            RuntimeConfig.from_dict(values, where)
+        module = stage_module(name)
+        if module is not None:
+            _check_stage(module, params, path)
         CHECKS.get(name, lambda v, w, p: None)(values, where, params)
-        checked.append(name)
-    return checked
+    return list(params)
+
+
+def _check_stage(module: ModuleType, params: dict[str, Any], path: str | Path) -> None:
+    """A stage's sections hold only names its `run` takes; merged, they make a valid CONFIG."""
+    known = set(accepted(module))
+    merged: dict[str, Any] = {}
+    for section in module.SECTIONS:
+        P.check_known(params.get(section, {}), known, f"{path} [{section}]")
+        merged.update(params.get(section, {}))
+    config = getattr(module, "CONFIG", None)
+    if config is not None and issubclass(config, RuntimeConfig):  # a training config checks its values
+        fields = {f.name for f in dataclasses.fields(config)}
+        config.from_dict({k: v for k, v in merged.items() if k in fields}, f"{path} [{', '.join(module.SECTIONS)}]")
 
 
 def _prepare(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
-    prepare.check_source(values.get("source", "simulated"), values.get("root"), values.get("clean_dirs") or [], values.get("profiles", "all"))
+    check_source(values.get("source", "simulated"), values.get("root"), values.get("clean_dirs") or [], values.get("profiles", "all"))
 
 
 def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
@@ -75,6 +99,6 @@ def _tables(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], str, dict[str, Any]], None]] = {
-    "prepare": _prepare, "generate": _noise_models, "pgap": _noise_models, "finetune": _finetune,
+    "prepare": _prepare, "noise_models": _noise_models, "pgap": _noise_models, "finetune": _finetune,
     "ablation": _ablation, "tables": _tables,
 }

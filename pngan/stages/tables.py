@@ -8,6 +8,7 @@ the README's marked blocks (`make repro` does it after `dvc repro`).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,12 +17,17 @@ from typing import Any, Sequence
 import pandas as pd
 
 from pngan import paper as paper_numbers
-from pngan import plots
 from pngan.noise import LABELS
 from pngan.noise import label as noise_label
+from pngan.runtime import atomic_write_text
+from pngan.stages import smoke
 from pngan.stages.common import out_dir as _out_dir
 from pngan.stages.common import read_json
-from pngan.runtime import atomic_write_text
+
+SECTIONS = ("tables",)  # and ablation's fake_ratios (dvc.yaml: --from)
+COMMITTED = {"noise_models_metrics": "reports/metrics/noise_models.json", "pgap_metrics": "reports/metrics/pgap.json",
+             "finetune_dir": "reports/metrics/finetune"}
+
 
 class MissingMetric(KeyError):
     def __str__(self) -> str:
@@ -46,18 +52,18 @@ def _order(key: str) -> tuple[int, int]:
     return (list(LABELS).index(kind) if kind in LABELS else len(LABELS), 0 if group else 1)
 
 
-def noise_model_table(generate_metrics: str | Path) -> pd.DataFrame:
-    data = read_json(generate_metrics)
-    models = need(data, "models", str(generate_metrics))
+def noise_model_table(noise_models_metrics: str | Path) -> pd.DataFrame:
+    data = read_json(noise_models_metrics)
+    models = need(data, "models", str(noise_models_metrics))
     rows = []
     for key in sorted(models, key=_order):
         m = models[key]
         row = {"model": noise_label(key), "key": key}
         for metric in ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr"):
-            row[metric] = need(m, metric, f"{generate_metrics} [models.{key}]")
+            row[metric] = need(m, metric, f"{noise_models_metrics} [models.{key}]")
         source = m.get("input")
         row["input"] = noise_label(source) if source else ""
-        row["input_akld"] = need(models, f"{source}.akld", str(generate_metrics)) if source else None
+        row["input_akld"] = need(models, f"{source}.akld", str(noise_models_metrics)) if source else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -82,22 +88,9 @@ def noise_model_markdown(table: pd.DataFrame, images: int, samples: int, dataset
     return "\n".join(lines) + "\n"
 
 
-def akld_figure(table: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
-        ax.barh(table["model"][::-1], table["akld"][::-1], color="0.35")
-        ax.set_xscale("log")
-        ax.set_xlabel("AKLD on the test split (log scale, lower is better)")
-        ax.set_title("Noise models against real noise")
-        fig.tight_layout()
-    return fig
-
-
-def pgap_markdown(pgap_metrics: str | Path, generate_metrics: str | Path) -> tuple[str, pd.DataFrame]:
+def pgap_markdown(pgap_metrics: str | Path, noise_models_metrics: str | Path) -> tuple[str, pd.DataFrame]:
     """Table 1 of the paper (noise generation) beside the kit's PGap / AKLD / KLD per noise model."""
-    data, gen = read_json(pgap_metrics), read_json(generate_metrics)
+    data, models_metrics = read_json(pgap_metrics), read_json(noise_models_metrics)
     models = need(data, "models", str(pgap_metrics))
     real_psnr = need(models, "real.psnr", str(pgap_metrics))
     rows = []
@@ -106,8 +99,8 @@ def pgap_markdown(pgap_metrics: str | Path, generate_metrics: str | Path) -> tup
             "model": noise_label(key), "key": key,
             "pgap": need(models, f"{key}.pgap", str(pgap_metrics)),
             "psnr_real_trained": real_psnr, "psnr_fake_trained": need(models, f"{key}.psnr", str(pgap_metrics)),
-            "akld": need(gen, f"models.{key}.akld", str(generate_metrics)),
-            "kld": need(gen, f"models.{key}.kld", str(generate_metrics)),
+            "akld": need(models_metrics, f"models.{key}.akld", str(noise_models_metrics)),
+            "kld": need(models_metrics, f"models.{key}.kld", str(noise_models_metrics)),
         })
     table = pd.DataFrame(rows)
     paper = paper_numbers.NOISE_GENERATION
@@ -197,31 +190,15 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ablation_figure(table: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        for (label, test_set), group in table.groupby(["denoiser", "test_set"]):
-            ax.plot(group["fake_ratio"], group["gain_psnr"], marker="o", label=f"{label} on {test_set}")
-        ax.axhline(0, color="0.6", linewidth=0.8, linestyle=":")
-        ax.set(xlabel="share of PNGAN pairs in fine-tuning (fake ratio)", ylabel="PSNR gain over the start (dB)",
-               title="Does PNGAN data help beyond more real fine-tuning?")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-    return fig
-
-
-def smoke_metrics(out: Path) -> tuple[str, str, str, list[float]]:
-    """Metrics of small scratch runs, for a notebook run outside the pipeline."""
-    from pngan.stages import finetune, generate, pgap  # only here: the pipeline's tables stage never runs them
-
-    generate.run(metrics_file=str(out / "generate.json"))
-    pgap.run(metrics_file=str(out / "pgap.json"), **pgap.SMOKE)
-    ratios = [0, 0.5]
-    for r in ratios:
-        finetune.run(metrics_file=str(out / "finetune" / f"ratio_{r}.json"), fake_ratio=r, **finetune.SMOKE)
-    return str(out / "generate.json"), str(out / "pgap.json"), str(out / "finetune"), ratios
+def committed_metrics() -> dict[str, Any]:
+    """The metrics files committed with the repository, and the fine-tuning ratios they hold: what
+    the tables notebook reads when it runs by hand (a fresh clone has them)."""
+    found = {name: smoke.committed(path) for name, path in COMMITTED.items()}
+    missing = [COMMITTED[name] for name, path in found.items() if path is None]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)}: committed metrics not found (run the notebook from the repository)")
+    ratios = sorted(json.loads(p.stem.removeprefix("ratio_")) for p in found["finetune_dir"].glob("ratio_*.json"))
+    return {**{name: str(path) for name, path in found.items()}, "fake_ratios": ratios}
 
 
 def _write(out: Path, name: str, markdown: str, table: pd.DataFrame | None = None) -> None:
@@ -231,7 +208,7 @@ def _write(out: Path, name: str, markdown: str, table: pd.DataFrame | None = Non
 
 
 def run(
-    generate_metrics: str | None = None,
+    noise_models_metrics: str | None = None,
     pgap_metrics: str | None = None,
     finetune_dir: str | None = None,
     fake_ratios: Sequence[float] = (0, 0.5),
@@ -240,17 +217,19 @@ def run(
 ) -> dict[str, Any]:
     """Build every table from the metrics files; returns {table name: markdown} and the ablation table.
 
-    With no metrics paths (a notebook outside the pipeline) small scratch runs produce them.
+    With no metrics paths (a notebook run by hand) it reads the committed ones (`committed_metrics`).
     """
     out = _out_dir(tables_dir, "tables")
-    if generate_metrics is None:
-        generate_metrics, pgap_metrics, finetune_dir, fake_ratios = smoke_metrics(out)
-    data = read_json(generate_metrics)
-    table = noise_model_table(generate_metrics)
-    dataset = ", ".join(need(data, "dataset", generate_metrics))
-    noise_md = noise_model_markdown(table, need(data, "images", generate_metrics), need(data, "samples", generate_metrics), dataset)
+    if noise_models_metrics is None:
+        committed = committed_metrics()
+        noise_models_metrics, pgap_metrics = committed["noise_models_metrics"], committed["pgap_metrics"]
+        finetune_dir, fake_ratios = committed["finetune_dir"], committed["fake_ratios"]
+    data = read_json(noise_models_metrics)
+    table = noise_model_table(noise_models_metrics)
+    dataset = ", ".join(need(data, "dataset", noise_models_metrics))
+    noise_md = noise_model_markdown(table, need(data, "images", noise_models_metrics), need(data, "samples", noise_models_metrics), dataset)
     _write(out, "noise_models", noise_md, table)
-    pgap_md, pgap_table = pgap_markdown(pgap_metrics, generate_metrics)
+    pgap_md, pgap_table = pgap_markdown(pgap_metrics, noise_models_metrics)
     runs = finetune_runs(finetune_dir, fake_ratios)
     ablation = ablation_table(runs)
     paper_md = ("### Noise generation (paper Table 1)\n\n" + pgap_md + "\n### Denoising (paper Table 2)\n\n"

@@ -25,14 +25,14 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from pngan.data.pairs import Pair
-from pngan.data.sampling import keyed_generator
+from pngan.runtime import keyed_generator
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
 from pngan.runtime import autocast
-from pngan.train import common
-from pngan.train.common import STREAM_INPUT_NOISE, NanGuard, Runtime
+from pngan.train import loop
+from pngan.train.loop import STREAM_INPUT_NOISE, NanGuard, Runtime
 from pngan.train.config import AwareGanConfig
 from pngan.train.distributed import distributed
 from pngan.train.gan import AdversarialTask
@@ -83,7 +83,7 @@ class LevelPairs(Dataset):
         return len(self.dataset)
 
     def fingerprint(self) -> str:
-        return common.data_fingerprint(self.dataset)
+        return loop.data_fingerprint(self.dataset)
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         item = self.dataset[key]
@@ -154,10 +154,10 @@ def train_pngan_aware(
     torchrun support). `train_dataset` / `val_set` are `PairDataset`s (their `pairs` carry the
     metadata the camera settings come from); the levels are fitted on `train_dataset`'s pairs."""
     condition = fit_condition(cfg, train_dataset.pairs)  # before seeding: the networks' initial weights do not depend on it
-    with distributed(cfg.device) as ctx, common.seeded(cfg):
-        runtime = common.make_runtime(cfg, ctx)
+    with distributed(cfg.device) as ctx, loop.seeded(cfg):
+        runtime = loop.make_runtime(cfg, ctx)
         guard = NanGuard(cfg.nan_patience, ctx)
         val = None if val_set is None else LevelPairs(val_set, condition)
         task = AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg)
-        return common.run(task, cfg, runtime, LevelPairs(train_dataset, condition), out_dir, guard)
+        return loop.run(task, cfg, runtime, LevelPairs(train_dataset, condition), out_dir, guard)
 

@@ -1,8 +1,11 @@
 """Every setting of the two training loops, as dataclasses read from params.yaml sections.
 
-Each [guess] of METHOD.md is a field with the guessed default. `from_dict` takes a flat
-params.yaml section (network arguments as one nested mapping, e.g. `generator_kwargs`), refuses
-unknown keys by name, and accepts YAML's string forms of numbers ("2e-4", "50/255").
+`RuntimeConfig` holds what every training run shares, where and how it runs, its seed and its
+cadence (params.yaml's `runtime` section); `GanConfig` and `DenoiserConfig` add each loop's own
+settings to it. Each [guess] of METHOD.md is a field with the guessed default. `from_dict` takes a
+flat mapping (the `runtime` section merged with a stage's; network arguments as one nested
+mapping, e.g. `generator_kwargs`), refuses unknown keys by name, and accepts YAML's string forms
+of numbers ("2e-4", "50/255").
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ _FRACTION = re.compile(r"^\s*([-+0-9.eE]+)\s*/\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass
-class _Config:
+class RuntimeConfig:
+    """Where and how a training run runs, its seed and its cadence: params.yaml's `runtime` section,
+    which every training stage takes (its own section may set any of these keys for itself)."""
+
     # settings that may change between a run and its resumption (schedule length, cadence,
     # where and how fast it runs); every other field is part of the run's identity hash
     RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
@@ -35,6 +41,29 @@ class _Config:
             "device", "num_workers", "compile", "channels_last", "precision", "deterministic",
         }
     )
+
+    # cadence, guard
+    val_every: int = 1000  # validate every N steps (0: only at the end)
+    ckpt_every: int = 1000
+    log_every: int = 100
+    nan_patience: int = 10  # consecutive non-finite steps before training stops
+    # where and how it runs
+    precision: str = "auto"  # auto: bf16 on CUDA and CPUs with fast bf16, else fp32
+    device: str = "auto"
+    deterministic: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    compile: bool = False  # torch.compile the trained networks
+    channels_last: bool = False  # NHWC memory layout for the networks and batches (see benchmarks/bench_train)
+
+    def __post_init__(self) -> None:
+        for name in ("ckpt_every", "log_every", "nan_patience"):
+            self._require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        self._require(self.val_every >= 0, f"val_every must be >= 0 (0: validate only at the end), got {self.val_every}")
+        self._require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        self._require(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got '{self.precision}'")
+        if self.device != "auto":
+            select_device(self.device)  # a device this machine lacks fails now, not after the data is read
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str | None = None):
@@ -75,19 +104,15 @@ class _Config:
         except RegistryError as err:
             raise P.ParamsError(f"{kwargs_field if kwargs_field and name in registry else name_field}: {err}") from None
 
-    def _check_common(self) -> None:
-        for name in ("crop", "batch", "steps", "ckpt_every", "log_every", "nan_patience"):
+    def _check_schedule(self) -> None:
+        """What both loops' own settings share: sizes and steps, Adam's betas."""
+        for name in ("crop", "batch", "steps"):
             self._require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        self._require(self.val_every >= 0, f"val_every must be >= 0 (0: validate only at the end), got {self.val_every}")
-        self._require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
-        self._require(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got '{self.precision}'")
         self._require(len(self.betas) == 2, f"betas must be two numbers, got {self.betas}")
-        if self.device != "auto":
-            select_device(self.device)  # a device this machine lacks fails now, not after the data is read
 
 
 @dataclass
-class GanConfig(_Config):
+class GanConfig(RuntimeConfig):
     """PNGAN adversarial training (params.yaml section `train_pngan`)."""
 
     # networks: registry names (pngan.models) or 'package.module:Class'; kwargs passed as given
@@ -120,23 +145,11 @@ class GanConfig(_Config):
     vgg_weights: str | None = None  # torchvision-layout VGG19 state dict
     perceptual_layer: str = "auto"  # vgg19: 'conv5_4'; denoiser: a module name ('auto': last wide conv)
     perceptual_norm: str = "channel"  # 'channel' standardises each feature channel; 'none' = raw
-    # cadence, guard
-    val_every: int = 1000
     val_samples: int = 1  # generator draws per validation crop
-    ckpt_every: int = 1000
-    log_every: int = 100
-    nan_patience: int = 10  # consecutive non-finite steps before training stops
-    # runtime
-    precision: str = "auto"
-    device: str = "auto"
-    deterministic: bool = False
-    seed: int = 0
-    num_workers: int = 0
-    compile: bool = False  # torch.compile the generator and discriminator
-    channels_last: bool = False  # NHWC memory layout for the networks and batches (see benchmarks/bench_train)
 
     def __post_init__(self) -> None:
-        self._check_common()
+        super().__post_init__()
+        self._check_schedule()
         self._require(self.setting in (1, 2), f"setting must be 1 or 2, got {self.setting}")
         self._require(self.input_sigma > 0, f"input_sigma must be > 0, got {self.input_sigma}")
         self._require(self.d_steps >= 1, f"d_steps must be >= 1, got {self.d_steps}")
@@ -198,7 +211,7 @@ class AwareGanConfig(GanConfig):
 
 
 @dataclass
-class DenoiserConfig(_Config):
+class DenoiserConfig(RuntimeConfig):
     """Denoiser training: the frozen D_d (`denoiser_real`), the PGap denoiser, fine-tuning."""
 
     arch: str = "dncnn"  # registry name (pngan.models) or 'package.module:Class'
@@ -213,20 +226,10 @@ class DenoiserConfig(_Config):
     betas: tuple[float, float] = (0.9, 0.999)
     loss: str = "l1"  # 'l1', 'charbonnier' or 'mse'
     charbonnier_eps: float = 1e-3
-    val_every: int = 1000
-    ckpt_every: int = 1000
-    log_every: int = 100
-    nan_patience: int = 10
-    precision: str = "auto"
-    device: str = "auto"
-    deterministic: bool = False
-    seed: int = 0
-    num_workers: int = 0
-    compile: bool = False
-    channels_last: bool = False
 
     def __post_init__(self) -> None:
-        self._check_common()
+        super().__post_init__()
+        self._check_schedule()
         self._require(self.loss in ("l1", "charbonnier", "mse"), f"loss must be l1, charbonnier or mse, got '{self.loss}'")
         self._require(0.0 <= self.fake_ratio <= 1.0, f"fake_ratio must be in [0, 1], got {self.fake_ratio}")
         self._require_buildable(models.REGISTRY, "arch", "arch_kwargs")

@@ -21,8 +21,8 @@ from pngan.models import final_output
 from pngan.models.files import save_network_file, weights_from_file
 from pngan.models.weights import load_weights
 from pngan.runtime import autocast
-from pngan.train import common
-from pngan.train.common import NanGuard, Runtime, StepResult
+from pngan.train import loop
+from pngan.train.loop import NanGuard, Runtime, StepResult
 from pngan.train.config import DenoiserConfig
 from pngan.train.distributed import distributed, wrap
 
@@ -71,12 +71,12 @@ class DenoiserTask:
         if init is not None:
             load_initial_weights(self.network, init)
         self.network.to(runtime.device)
-        common.to_memory_format(cfg.channels_last, self.network)
+        loop.to_memory_format(cfg.channels_last, self.network)
         # starting weights given as a module or state dict are not in the settings: hash them in
-        start = [common.weights_digest({"denoiser": self.network})] if init is not None else []
-        self._identity = common.combined_identity(cfg.identity_hash(), *start)
-        self.opt = common.adam(self.network.parameters(), cfg.lr, cfg.betas)
-        self.sched = common.cosine_schedule(self.opt, cfg, cfg.lr)
+        start = [loop.weights_digest({"denoiser": self.network})] if init is not None else []
+        self._identity = loop.combined_identity(cfg.identity_hash(), *start)
+        self.opt = loop.adam(self.network.parameters(), cfg.lr, cfg.betas)
+        self.sched = loop.cosine_schedule(self.opt, cfg, cfg.lr)
         model = wrap(self.network, runtime.ctx)
         self.model = torch.compile(model) if cfg.compile else model
         self.initialised_from = None if init is None else (str(init) if isinstance(init, (str, Path)) else type(init).__name__)
@@ -87,7 +87,7 @@ class DenoiserTask:
         loss = restoration_loss(out, batch["clean"], self.cfg.loss, self.cfg.charbonnier_eps)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = common.grad_norm(self.network.parameters())
+        norm = loop.grad_norm(self.network.parameters())
         self.guard.step("loss", self.opt, loss.detach(), norm)
         self.sched.step()
         diagnostics = {"gradnorm": float(norm), "lr": self.opt.param_groups[0]["lr"]} if diagnose else {}
@@ -104,7 +104,7 @@ class DenoiserTask:
         self.network.eval()
         total_out = total_in = 0.0
         count = 0
-        for _, batch in common.same_shape_batches(self.val_set, self.cfg.batch):
+        for _, batch in loop.same_shape_batches(self.val_set, self.cfg.batch):
             clean, noisy = batch["clean"].to(device), batch["noisy"].to(device)
             with autocast(device, self.runtime.precision):
                 out = final_output(self.network(noisy)).float()
@@ -123,7 +123,7 @@ class DenoiserTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["models"]["denoiser"])
-        common.load_optimizer(self.opt, state["optimizers"]["denoiser"])
+        loop.load_optimizer(self.opt, state["optimizers"]["denoiser"])
         self.sched.load_state_dict(state["schedulers"]["denoiser"])
 
     def networks(self) -> dict[str, nn.Module]:
@@ -154,8 +154,8 @@ def train_denoiser(
     `init` (or `cfg.init`) gives starting weights for fine-tuning. For real + generated mixes
     pass a `pngan.data.sampling.MixedPairDataset` as `train_dataset`.
     """
-    with distributed(cfg.device) as ctx, common.seeded(cfg):
-        runtime = common.make_runtime(cfg, ctx)
+    with distributed(cfg.device) as ctx, loop.seeded(cfg):
+        runtime = loop.make_runtime(cfg, ctx)
         guard = NanGuard(cfg.nan_patience, ctx)
         task = DenoiserTask(cfg, runtime, val_set, guard, init)
-        return common.run(task, cfg, runtime, train_dataset, out_dir, guard)
+        return loop.run(task, cfg, runtime, train_dataset, out_dir, guard)

@@ -83,17 +83,6 @@ def wrap(module: nn.Module, ctx: DistContext) -> nn.Module:
     return DistributedDataParallel(module, device_ids=ids, output_device=ids[0] if ids else None)
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    """The network inside DDP and/or torch.compile wrappers."""
-    while True:
-        if isinstance(module, DistributedDataParallel):
-            module = module.module
-        elif hasattr(module, "_orig_mod"):
-            module = module._orig_mod
-        else:
-            return module
-
-
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()

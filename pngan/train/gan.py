@@ -25,15 +25,14 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from pngan.data.sampling import keyed_generator
 from pngan.losses import DenoiserFeatures, alignment_l1, perceptual, relativistic_d_loss, relativistic_g_loss
 from pngan.models import build as build_network
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.synthetic import build_input_noise, input_spec
-from pngan.runtime import autocast
-from pngan.train import common
-from pngan.train.common import STREAM_INPUT_NOISE, STREAM_VALIDATION, NanGuard, Runtime, StepResult
+from pngan.runtime import autocast, keyed_generator
+from pngan.train import loop
+from pngan.train.loop import STREAM_INPUT_NOISE, STREAM_VALIDATION, NanGuard, Runtime, StepResult
 from pngan.train.config import GanConfig
 from pngan.train.distributed import distributed, wrap
 
@@ -127,14 +126,14 @@ class AdversarialTask:
         self.discriminator = build_network(cfg.discriminator, trusted=True, **discriminator_kwargs).to(device)
         self.denoiser = freeze(denoiser.to(device))
         # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
-        self._identity = common.combined_identity(cfg.identity_hash(), common.weights_digest({"denoiser": self.denoiser}), *identity_parts)
+        self._identity = loop.combined_identity(cfg.identity_hash(), loop.weights_digest({"denoiser": self.denoiser}), *identity_parts)
         self.align = Alignment(cfg, self.denoiser, vgg, device)
-        common.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
+        loop.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
         self._inert_reported = False
-        self.opt_g = common.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
-        self.opt_d = common.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
-        self.sched_g = common.cosine_schedule(self.opt_g, cfg, cfg.lr_g)
-        self.sched_d = common.cosine_schedule(self.opt_d, cfg, cfg.lr_d)
+        self.opt_g = loop.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
+        self.opt_d = loop.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
+        self.sched_g = loop.cosine_schedule(self.opt_g, cfg, cfg.lr_g)
+        self.sched_d = loop.cosine_schedule(self.opt_d, cfg, cfg.lr_d)
         # DDP replicas for the updates; D's plain module for G's step (D is frozen there, and a
         # DDP forward without a matching gradient reduction would stall the next one)
         self.G = _maybe_compile(wrap(self.generator, runtime.ctx), cfg.compile)
@@ -167,7 +166,7 @@ class AdversarialTask:
             loss_d = relativistic_d_loss(c_real, c_fake, cfg.ra_mean)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            self.guard.step("L_D", self.opt_d, loss_d.detach(), common.grad_norm(self.discriminator.parameters()))
+            self.guard.step("L_D", self.opt_d, loss_d.detach(), loop.grad_norm(self.discriminator.parameters()))
 
         with frozen_parameters(self.discriminator), autocast(device, precision):
             c_real, c_fake = self.D_frozen(_judged(real, y_f, condition)).chunk(2)
@@ -182,7 +181,7 @@ class AdversarialTask:
         diagnostics = self._diagnostics(terms, y_s, y_f, clean, real, c_real, c_fake) if diagnose else {}
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
-        gn_g = common.grad_norm(self.generator.parameters())
+        gn_g = loop.grad_norm(self.generator.parameters())
         self.guard.step("L_G", self.opt_g, total.detach(), gn_g)
         self.sched_g.step()
         self.sched_d.step()
@@ -238,7 +237,7 @@ class AdversarialTask:
         sums: dict[str, float] = {}
         count = 0
         per_group: dict[str, list[float]] = {}
-        for first, batch in common.same_shape_batches(self.val_set, self.cfg.batch):
+        for first, batch in loop.same_shape_batches(self.val_set, self.cfg.batch):
             batch = {k: v.to(device) for k, v in batch.items()}
             clean, real = batch["clean"], batch["noisy"]
             draws, y_s = [], None
@@ -273,8 +272,8 @@ class AdversarialTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["models"]["generator"])
         self.discriminator.load_state_dict(state["models"]["discriminator"])
-        common.load_optimizer(self.opt_g, state["optimizers"]["generator"])
-        common.load_optimizer(self.opt_d, state["optimizers"]["discriminator"])
+        loop.load_optimizer(self.opt_g, state["optimizers"]["generator"])
+        loop.load_optimizer(self.opt_d, state["optimizers"]["discriminator"])
         self.sched_g.load_state_dict(state["schedulers"]["generator"])
         self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
 
@@ -371,10 +370,10 @@ def train_pngan(
     optional feature network for the perceptual term.
     Under torchrun each process trains a replica on its own batches (batch = per process).
     """
-    with distributed(cfg.device) as ctx, common.seeded(cfg):
-        runtime = common.make_runtime(cfg, ctx)
+    with distributed(cfg.device) as ctx, loop.seeded(cfg):
+        runtime = loop.make_runtime(cfg, ctx)
         guard = NanGuard(cfg.nan_patience, ctx)
         task = PnganTask(cfg, runtime, denoiser, val_set, guard, vgg)
         if cfg.input_noise_fixed:
             train_dataset = with_fixed_input(train_dataset, cfg)
-        return common.run(task, cfg, runtime, train_dataset, out_dir, guard)
+        return loop.run(task, cfg, runtime, train_dataset, out_dir, guard)

@@ -1,10 +1,14 @@
-"""Stage `generate`: every noise model noises the clean test images and is scored against real noise.
+"""Every noise model against real noise: fitted on training pairs, drawn on test pairs, scored.
 
-Models are fitted on the training split only, then draw `samples` noisy versions of each clean
-test image. Per image: AKLD and histogram KLD (mean over draws), the fake and real noise std and
-the noisy PSNR. On simulated data the oracle rows are two independent draws of the true
-simulator: what a perfect generator scores (a reference, not a bound; see METHOD.md §5).
-One draw per model and image is kept as PNG for the inspection notebooks.
+A model set maps a name to a chooser `Pair -> NoiseModel` (which model noises that pair): the
+classical models fitted on the training split (`fit_models`; `kind@key` fits one per metadata
+group), then the references (`references`): on simulated data the oracle, the true simulator of
+each pair's camera profile, and a trained PNGAN generator. `score_model` draws `samples` noisy
+versions of each test image and scores them (AKLD, KLD, noise level, PSNR; METHOD.md §2);
+`noise_images` draws one noisy version of each image, kept as PNG (fake training pairs).
+
+Draws are keyed by names (`pngan.runtime.stable_seed`): an image's noise does not depend on
+which other images or models are in the run.
 """
 
 from __future__ import annotations
@@ -16,36 +20,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pngan import noise, plots
+from pngan import noise
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
-from pngan.io import DataError, read_image, to_image, to_tensor, write_png
+from pngan.images import DataError, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
-from pngan.generate import GeneratorNoise
-from pngan.runtime import run_info, select_device
-from pngan.stages.common import out_dir as _out_dir
-from pngan.stages.common import write_json
-from pngan.stages.prepare import load_split, prepared_or_smoke, stable_seed
+from pngan.noise.condition import camera_setting
+from pngan.runtime import keyed_generator, stable_seed
 
 ORACLE = "oracle"
 PNGAN = "pngan"
 METRICS = ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr")
+CLASSICAL = ("awgn", "awgn_fitted", "heteroscedastic", "correlated", "camera_random", "camera_fitted")
+
+Chooser = Callable[[Pair], NoiseModel]
 
 
 def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(clean, noisy) uint8 arrays of the training split, what `NoiseModel.fit` takes."""
     return [(clean, noisy) for noisy, clean in (p.load() for p in pairs)]
-
-
-def camera_setting(meta: dict[str, Any]) -> str | None:
-    """What a camera noise profile is calibrated for: the simulated profile, or camera and ISO."""
-    if "profile" in meta:
-        return str(meta["profile"])
-    if "camera" in meta:
-        return f"{meta['camera']} ISO {meta['iso']}" if "iso" in meta else str(meta["camera"])
-    return None
 
 
 def group_of(pair: Pair, key: str) -> str | None:
@@ -54,7 +49,7 @@ def group_of(pair: Pair, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[Pair]) -> dict[str, Callable[[Pair], NoiseModel]]:
+def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[Pair]) -> dict[str, Chooser]:
     """Fit every named model on the training pairs; returns, per name, the model for a test pair.
 
     `kind@key` fits one model per metadata group (`kind@camera`: per camera setting, i.e.
@@ -62,7 +57,7 @@ def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[P
     key) and noises each test pair with its group's model, or with the model fitted on every
     training pair when its group is absent from the training split.
     """
-    fitted: dict[str, Callable[[Pair], NoiseModel]] = {}
+    fitted: dict[str, Chooser] = {}
     for name in names:
         kind, _, key = name.partition("@")
         groups: dict[str | None, list[Pair]] = {None: list(train)}
@@ -79,7 +74,7 @@ def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[P
     return fitted
 
 
-def fitted_params(fitted: dict[str, Callable[[Pair], NoiseModel]], test: Sequence[Pair]) -> dict[str, Any]:
+def fitted_params(fitted: dict[str, Chooser], test: Sequence[Pair]) -> dict[str, Any]:
     """Fitted parameters per model (per test group for `kind@key` models), for the metrics file."""
     out: dict[str, Any] = {}
     for name, model_for in fitted.items():
@@ -91,10 +86,22 @@ def fitted_params(fitted: dict[str, Callable[[Pair], NoiseModel]], test: Sequenc
     return out
 
 
-def oracle_models() -> Callable[[Pair], NoiseModel]:
+def oracle_models() -> Chooser:
     """The true simulator of each simulated pair's own camera profile (an independent draw)."""
     profiles: dict[str, NoiseModel] = {}
     return lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
+
+
+def references(pairs: Sequence[Pair], oracle: bool, generator: NoiseModel | None) -> dict[str, Chooser]:
+    """The rows every fitted model is read against, in the tables' order: the oracle (asked for,
+    and every pair of `pairs` simulated, so that its true noise law is known), then the trained
+    generator as 'pngan' (when given)."""
+    out: dict[str, Chooser] = {}
+    if oracle and all("profile" in p.meta for p in pairs):
+        out[ORACLE] = oracle_models()
+    if generator is not None:
+        out[PNGAN] = lambda p: generator
+    return out
 
 
 @torch.no_grad()
@@ -105,10 +112,10 @@ def draw(model: NoiseModel, clean: torch.Tensor, samples: int, generator: torch.
 
 
 def score_pair(model: NoiseModel, pair: Pair, samples: int, seed: int, batch: int, device: torch.device) -> tuple[dict[str, float], torch.Tensor]:
+    """A test pair's scores over `samples` draws (keyed by (seed, image name)), and the first draw."""
     noisy, clean = pair.load()
     x, y = to_tensor(clean)[None].to(device), to_tensor(noisy)[None].to(device)
-    generator = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
-    fakes = draw(model, x, samples, generator, batch)
+    fakes = draw(model, x, samples, keyed_generator(seed, pair.name, device=device), batch)
     noise_std = lambda z: float((z - x).std(dim=(-3, -2, -1)).mean()) * 255.0  # noqa: E731 (mean over draws)
     row = {
         "akld": float(akld(x, y, fakes)),
@@ -121,7 +128,7 @@ def score_pair(model: NoiseModel, pair: Pair, samples: int, seed: int, batch: in
     return row, fakes[0, 0]
 
 
-def score_model(name: str, model_for: Callable[[Pair], NoiseModel], test: Sequence[Pair], samples: int, seed: int,
+def score_model(name: str, model_for: Chooser, test: Sequence[Pair], samples: int, seed: int,
                 batch: int, device: torch.device, keep_dir: Path | None) -> list[dict[str, Any]]:
     """Per-image rows for one model; the first draw of each image is written to `keep_dir`."""
     rows = []
@@ -133,7 +140,7 @@ def score_model(name: str, model_for: Callable[[Pair], NoiseModel], test: Sequen
     return rows
 
 
-def noise_images(model_for: Callable[[Pair], NoiseModel] | None, pairs: Sequence[Pair], folder: Path, seed: int,
+def noise_images(model_for: Chooser | None, pairs: Sequence[Pair], folder: Path, seed: int,
                  device: torch.device) -> list[Pair]:
     """Pairs of each clean image with one noisy version drawn by its model, kept in `folder/noisy`.
 
@@ -147,13 +154,32 @@ def noise_images(model_for: Callable[[Pair], NoiseModel] | None, pairs: Sequence
             if model_for is None:
                 raise DataError(f"{path}: generated image missing (rerun the stage that writes {folder})")
             clean = to_tensor(pair.clean.load())[None].to(device)
-            g = torch.Generator(device=device).manual_seed(stable_seed(seed, pair.name))
-            write_png(path, to_image(model_for(pair).sample(clean, g)[0]))
+            write_png(path, to_image(model_for(pair).sample(clean, keyed_generator(seed, pair.name, device=device))[0]))
         out.append(Pair(pair.name, FileImage(path), pair.clean, pair.meta))
     return out
 
 
+def evaluate(train: Sequence[Pair], test: Sequence[Pair], models: Sequence[str], options: dict[str, dict], oracle: bool,
+             generator: NoiseModel | None, samples: int, seed: int, batch: int, device: torch.device,
+             keep_dir: Path | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every named model fitted on `train`, then the references (`references`), each drawing
+    `samples` noisy versions of every test image, scored; the first draws kept in `keep_dir`.
+    Returns (the summary: mean scores, fitted parameters, inputs; the per-image rows)."""
+    model_for = fit_models(models, options, train)
+    params = fitted_params(model_for, test)
+    model_for.update(references(test, oracle, generator))
+    inputs: dict[str, str] = {}
+    if generator is not None:
+        params[PNGAN], inputs[PNGAN] = generator.params(), generator.input_name
+    rows = []
+    for name, model in model_for.items():
+        rows += score_model(name, model, test, samples, seed, batch, device, keep_dir)
+    per_image = pd.DataFrame(rows)
+    return summarize(per_image, params, inputs), per_image
+
+
 def summarize(per_image: pd.DataFrame, fitted: dict[str, dict], inputs: dict[str, str]) -> dict[str, Any]:
+    """Mean scores per model, with its fitted parameters and (for a generator) its input's name."""
     means = per_image.groupby("model", sort=False)[list(METRICS)].mean()
     models = {}
     for name, values in means.iterrows():
@@ -172,65 +198,10 @@ def by_group(per_image: pd.DataFrame) -> pd.DataFrame | None:
     return group_metrics(per_image, by=["model", *keys], metrics=list(METRICS))
 
 
-def crops_figure(data_dir: str | None, out_dir: str | None, models: Sequence[str]):
-    """Clean / real / every model on the same crop of the test image with the median real noise."""
-    test = load_split(prepared_or_smoke(data_dir), "test")
-    keep_dir = _out_dir(out_dir, "generate")
+def median_noise_pair(pairs: Sequence[Pair]) -> Pair:
+    """The pair whose real noise std is the median of `pairs` (a typical image)."""
     stds = []
-    for pair in test:
+    for pair in pairs:
         noisy, clean = pair.load()
         stds.append(float(np.std(noisy.astype(np.float32) - clean)))
-    pair = test[int(np.argsort(stds)[len(stds) // 2])]
-    noisy, clean = pair.load()
-    views = {"real": noisy, **{m: read_image(keep_dir / m / f"{pair.name}.png") for m in models}}
-    size = min(96, *clean.shape[:2])
-    # one gain for all panels, set by the real noise: AWGN sigma=50 saturates, the rest compare
-    return plots.crops(clean, views, box=(0, 0, size, size), scale=2, amplify="auto", gain_from="real", columns=5)
-
-
-def run(
-    data_dir: str | None = None,
-    models: Sequence[str] = ("awgn", "awgn_fitted", "heteroscedastic", "correlated", "camera_random", "camera_fitted"),
-    model_options: dict[str, dict] | None = None,
-    generator_checkpoint: str | None = None,
-    oracle: bool = True,
-    samples: int = 2,
-    seed: int = 0,
-    batch: int = 8,
-    device: str = "auto",
-    out_dir: str | None = None,
-    metrics_file: str | None = None,
-    per_image_file: str | None = None,
-    by_group_file: str | None = None,
-) -> dict[str, Any]:
-    """Fit, sample and score every noise model; returns (and writes) the summary."""
-    data = prepared_or_smoke(data_dir)
-    out = _out_dir(out_dir, "generate")
-    dev = select_device(device)
-    train, test = load_split(data, "train"), load_split(data, "test")
-    model_for = fit_models(models, model_options or {}, train)
-    params = fitted_params(model_for, test)
-    inputs: dict[str, str] = {}
-    if oracle and all("profile" in p.meta for p in test):
-        model_for[ORACLE] = oracle_models()
-    if generator_checkpoint:
-        learned = GeneratorNoise.from_file(generator_checkpoint, dev)
-        model_for[PNGAN] = lambda p: learned
-        params[PNGAN] = learned.params()
-        inputs[PNGAN] = learned.input_name
-    rows = []
-    for name, model in model_for.items():
-        rows += score_model(name, model, test, samples, seed, batch, dev, out)
-    per_image = pd.DataFrame(rows)
-    summary = summarize(per_image, params, inputs)
-    summary.update(samples=samples, dataset=sorted({str(p.meta.get("dataset")) for p in test}), run=run_info(dev, seed=seed))
-    if per_image_file:
-        Path(per_image_file).parent.mkdir(parents=True, exist_ok=True)
-        per_image.to_csv(per_image_file, index=False, float_format="%.6g")
-    groups = by_group(per_image)
-    if by_group_file and groups is not None:
-        Path(by_group_file).parent.mkdir(parents=True, exist_ok=True)
-        groups.to_csv(by_group_file, index=False, float_format="%.6g")
-    if metrics_file:
-        write_json(metrics_file, summary)
-    return summary
+    return pairs[int(np.argsort(stds)[len(stds) // 2])]

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pngan.data.pairs import read_clean_folder, read_paired_folder
-from pngan.io import DataError, read_image, to_image, to_tensor, to_uint8, write_png
+from pngan.images import DataError, read_image, to_image, to_tensor, to_uint8, write_png
 
 
 def _rgb(h=8, w=10, seed=0):

@@ -1,12 +1,9 @@
-"""Figures that put noise models side by side with real noise.
+"""Figures that put noise models side by side with real noise, from `pngan.stats` results.
 
 Every function takes its results for any number of models, in a mapping `name -> result`,
 and returns a `matplotlib.figure.Figure`. Put the reference (the real noise) first: the first
 model is always drawn in black, the others in seaborn's colour-blind-safe palette with
-distinct line styles, so figures also read in greyscale. Nothing here selects a backend:
-figures come from pyplot under whatever backend is active (a notebook's inline one, Agg in a
-headless script) and are released from pyplot at once, so a returned Figure shows once in a
-notebook and no figure piles up in scripts; `save` writes a PNG at the fixed `DPI`.
+distinct line styles, so figures also read in greyscale.
 
 Units: noise in 8-bit levels (/255), clean intensity in 8-bit levels, spatial frequency in
 cycles per pixel, lags in pixels.
@@ -14,117 +11,18 @@ cycles per pixel, lags in pixels.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.axes import Axes
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from pngan.stats import CHANNELS, NoiseStats, as_image_batch
-
-DPI = 100  # figures are made and saved at this dpi, so crops map 1 image pixel to `scale` pixels
-_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-
-
-@contextlib.contextmanager
-def style() -> Iterator[None]:
-    """The one style of every figure here (seaborn whitegrid, colour-blind palette), as a context.
-
-    Every plotting function applies it itself; use it around your own plots to match them.
-    It changes matplotlib's settings only inside the `with` block.
-    """
-    rc = {
-        **sns.axes_style("whitegrid"),
-        **sns.plotting_context("notebook", font_scale=0.8),
-        "axes.prop_cycle": mpl.cycler(color=sns.color_palette("colorblind")),
-        "axes.titlesize": 10,
-        "figure.titlesize": 11,
-        "legend.frameon": False,
-        "image.interpolation": "nearest",
-        "savefig.dpi": DPI,
-    }
-    with mpl.rc_context(rc):
-        yield
-
-
-def _styled(plot: Callable[..., Figure]) -> Callable[..., Figure]:
-    @functools.wraps(plot)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with style():
-            return plot(*args, **kwargs)
-
-    return wrapper
-
-
-def model_styles(names: list[str]) -> dict[str, dict[str, Any]]:
-    """Line colour, style and marker per model: the first black and solid, then the palette."""
-    palette = sns.color_palette("colorblind")
-    out = {}
-    for i, name in enumerate(names):
-        color = "black" if i == 0 else palette[(i - 1) % len(palette)]
-        out[name] = {"color": color, "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
-                     "marker": _MARKERS[i % len(_MARKERS)], "linewidth": 1.8 if i == 0 else 1.4}
-    return out
-
-
-def _new_figure(**kwargs: Any) -> Figure:
-    """A figure from pyplot (which lets the active backend, e.g. a notebook's, display it),
-    released from pyplot's list of open figures at once: shown only when returned, never leaked."""
-    fig = plt.figure(dpi=DPI, **kwargs)
-    plt.close(fig)
-    return fig
-
-
-def _figure(width: float, height: float) -> Figure:
-    return _new_figure(figsize=(width, height), layout="constrained")
-
-
-def _check_models(results: Mapping[str, Any]) -> list[str]:
-    if not results:
-        raise ValueError("nothing to plot: pass at least one model (name -> result)")
-    return list(results)
-
-
-def _legend_below(fig: Figure, ax: Axes, columns: int) -> None:
-    """One legend for the whole figure, below the panels (the panels share their lines)."""
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)))
-
-
-def _grid_shape(panels: int, columns: int | None) -> tuple[int, int]:
-    """(rows, columns) of `panels` panels in rows of `columns` (None: one row)."""
-    if columns is not None and (int(columns) != columns or columns < 1):
-        raise ValueError(f"columns must be a positive integer or None (one row), got {columns!r}")
-    columns = panels if columns is None else min(int(columns), panels)
-    return -(-panels // columns), columns
-
-
-def _panel_grid(fig: Figure, panels: int, columns: int | None, **kwargs: Any) -> list[Axes]:
-    """`panels` axes, row by row in rows of `columns`; the unused cells of the last row removed."""
-    rows, cols = _grid_shape(panels, columns)
-    axes = list(fig.subplots(rows, cols, squeeze=False, **kwargs).ravel())
-    for ax in axes[panels:]:
-        ax.remove()
-    return axes[:panels]
-
-
-def _log_ticks(axis: mpl.axis.Axis) -> None:
-    """A log scale on `axis` labelled 1, 2, 5, 10, 20, ... (plain numbers, no powers of ten)."""
-    (axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale)("log")
-    axis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-    axis.set_minor_formatter(mpl.ticker.NullFormatter())
-
+from pngan.plots.common import (as_uint8, check_models, constrained_figure, grid_shape, legend_below, log_ticks,
+                                model_styles, panel_grid, styled)
+from pngan.stats import CHANNELS, NoiseStats
 
 def _images_note(stats: Mapping[str, NoiseStats]) -> str:
     """How many images each model's statistics come from, for the figure title."""
@@ -176,7 +74,7 @@ def _overview_values(per_image: pd.DataFrame, reference: str) -> dict[str, dict[
     return {k: {m: v[np.isfinite(v)] for m, v in values.items()} for k, values in out.items()}
 
 
-@_styled
+@styled
 def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -> Figure:
     """Every model's per-image noise statistics beside the reference's, one row per model.
 
@@ -200,7 +98,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
         raise ValueError(f"reference '{reference}' is not a model of per_image ({names})")
     values = _overview_values(per_image, reference)
     palette = sns.color_palette("colorblind")
-    fig = _figure(11, 0.32 * len(names) + 1.5)
+    fig = constrained_figure(11, 0.32 * len(names) + 1.5)
     axes = fig.subplots(1, len(_OVERVIEW), sharey=True)
     rng = np.random.default_rng(0)  # dot jitter only
     for ax, (key, (title, xlabel)) in zip(axes, _OVERVIEW.items()):
@@ -218,7 +116,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
         marker = 1.0 if key == "std_ratio" else float(np.median(values[key][reference]))
         ax.axvline(marker, color="black", linestyle="--", linewidth=0.9, zorder=1)
         if key == "std_ratio":
-            _log_ticks(ax.xaxis)
+            log_ticks(ax.xaxis)
         ax.set(title=title, xlabel=xlabel.format(reference=reference))
     axes[0].set_yticks(range(len(names)), names)
     axes[0].set_ylim(len(names) - 0.5, -0.5)  # the reference on top
@@ -239,7 +137,7 @@ def _central_half_width(counts: np.ndarray, edges: np.ndarray, mass: float) -> f
     return float(max(abs(left), abs(right)))
 
 
-@_styled
+@styled
 def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str | None = None) -> Figure:
     """Noise histograms per channel (one panel each), one line per model.
 
@@ -250,11 +148,11 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str 
     edges; linear scale zooms on the central 99.5 % of the widest model, or of `zoom_on` (e.g.
     the real noise: far wider models then run off the sides).
     """
-    names = _check_models(stats)
+    names = check_models(stats)
     if zoom_on is not None and zoom_on not in names:
         raise ValueError(f"zoom_on '{zoom_on}' is not one of the models {names}")
     styles = model_styles(names)
-    fig = _figure(11, 3.6)
+    fig = constrained_figure(11, 3.6)
     axes = fig.subplots(1, 3, sharey=True)
     half_width = 0.0
     for name in names:
@@ -282,11 +180,11 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str 
     axes[0].set_ylabel("probability per 8-bit level")
     fig.suptitle(f"Noise histograms{' (log scale)' if log else ''}, all pixels of {_images_note(stats)}; "
                  "legend: median per-image std σ (8-bit levels) and excess kurtosis κ")
-    _legend_below(fig, axes[0], 2)
+    legend_below(fig, axes[0], 2)
     return fig
 
 
-@_styled
+@styled
 def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     """Noise level functions: noise std against clean intensity, one panel per channel.
 
@@ -295,9 +193,9 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     NoiseStats: pooled over different noise levels, each bin's std depends on which images
     happen to have pixels of that intensity, and the curve turns jagged.
     """
-    names = _check_models(stats)
+    names = check_models(stats)
     styles = model_styles(names)
-    fig = _figure(11, 3.6)
+    fig = constrained_figure(11, 3.6)
     axes = fig.subplots(1, 3, sharey=True)
     for name in names:
         nlf = stats[name].noise_level()
@@ -312,7 +210,7 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     min_count = min(s.nlf_min_count for s in stats.values())
     fig.suptitle(f"Noise level function, all pixels of {_images_note(stats)} "
                  f"(intensity bins with < {min_count} pixels hidden)")
-    _legend_below(fig, axes[0], min(len(names), 5))
+    legend_below(fig, axes[0], min(len(names), 5))
     return fig
 
 
@@ -328,7 +226,7 @@ def _group_title(group: str, models: Mapping[str, NoiseStats]) -> str:
     return f"{group} ({count} image{'s' if count != 1 else ''})"
 
 
-@_styled
+@styled
 def histograms_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], log: bool = True, columns: int = 3) -> Figure:
     """Noise histograms per group of images (camera profile, camera/ISO), R, G, B pooled, one panel each.
 
@@ -339,9 +237,9 @@ def histograms_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], log: boo
     """
     names = _group_models(groups)
     styles = model_styles(names)
-    rows, cols = _grid_shape(len(groups), columns)
-    fig = _figure(3.7 * cols, 2.8 * rows + 0.9)
-    axes = _panel_grid(fig, len(groups), columns, sharey=log)
+    rows, cols = grid_shape(len(groups), columns)
+    fig = constrained_figure(3.7 * cols, 2.8 * rows + 0.9)
+    axes = panel_grid(fig, len(groups), columns, sharey=log)
     for i, (ax, (group, models)) in enumerate(zip(axes, groups.items())):
         reference = next(iter(models.values())).histogram()
         levels = reference.edges * 255.0
@@ -363,11 +261,11 @@ def histograms_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], log: boo
         else:
             ax.set_ylim(bottom=0)
     fig.suptitle(f"Noise histograms per group{' (log scale)' if log else ''}, R, G, B pooled")
-    _legend_below(fig, axes[0], min(len(names), 5))
+    legend_below(fig, axes[0], min(len(names), 5))
     return fig
 
 
-@_styled
+@styled
 def noise_level_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], channel: int | None = None,
                          columns: int = 3, log: bool = True) -> Figure:
     """Noise level functions per group of images (camera profile, camera/ISO), one panel each.
@@ -380,9 +278,9 @@ def noise_level_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], channel
     """
     names = _group_models(groups)
     styles = model_styles(names)
-    rows, cols = _grid_shape(len(groups), columns)
-    fig = _figure(3.7 * cols, 2.8 * rows + 0.9)
-    axes = _panel_grid(fig, len(groups), columns, sharex=True, sharey=log)
+    rows, cols = grid_shape(len(groups), columns)
+    fig = constrained_figure(3.7 * cols, 2.8 * rows + 0.9)
+    axes = panel_grid(fig, len(groups), columns, sharex=True, sharey=log)
     shown = []
     for i, (ax, (group, models)) in enumerate(zip(axes, groups.items())):
         for name, st in models.items():
@@ -402,20 +300,20 @@ def noise_level_by_group(groups: Mapping[str, Mapping[str, NoiseStats]], channel
     log = log and values.size > 0  # every bin hidden (too few pixels): nothing to put on a log axis
     for ax in axes:
         if log:
-            _log_ticks(ax.yaxis)
+            log_ticks(ax.yaxis)
             ax.set_ylim(values.min() / 1.25, values.max() * 1.25)
         else:
             ax.set_ylim(bottom=0)
     fig.suptitle(f"Noise level function per group, {'R, G, B pooled' if channel is None else _channel_label(channel)}"
                  f"{' (log std axis: equal gaps = equal ratios)' if log else ''}")
-    _legend_below(fig, axes[0], min(len(names), 5))
+    legend_below(fig, axes[0], min(len(names), 5))
     return fig
 
 
 # ---------------------------------------------------------------- spatial and cross-channel structure
 
 
-@_styled
+@styled
 def autocorrelation_maps(stats: Mapping[str, NoiseStats], channel: int | None = None,
                          columns: int | None = None) -> Figure:
     """2-D autocorrelation R(dy, dx) per model on one shared diverging colour scale.
@@ -423,17 +321,16 @@ def autocorrelation_maps(stats: Mapping[str, NoiseStats], channel: int | None = 
     The centre R(0, 0) = 1 is greyed out so the scale shows the off-centre structure; lags of
     11 x 11 and smaller are written in the cells. `columns`: panels per row (default: one row).
     """
-    names = _check_models(stats)
+    names = check_models(stats)
     maps = {n: _select_channel(stats[n].autocorrelation().values, channel).copy() for n in names}
-    lag = next(iter(maps.values())).shape[0] // 2
     for m in maps.values():
         m[m.shape[0] // 2, m.shape[1] // 2] = np.nan
     vmax = max(0.05, *(np.nanmax(np.abs(m)) for m in maps.values()))
     vmax = np.ceil(vmax * 20) / 20  # a round 0.05 step, so colour bars of different figures compare
     cmap = sns.color_palette("vlag", as_cmap=True).with_extremes(bad="0.8")
-    rows, cols = _grid_shape(len(names), columns)
-    fig = _figure(2.6 * cols + 1.0, 3.0 * rows + 0.2)
-    axes = _panel_grid(fig, len(names), columns, sharex=True, sharey=True)
+    rows, cols = grid_shape(len(names), columns)
+    fig = constrained_figure(2.6 * cols + 1.0, 3.0 * rows + 0.2)
+    axes = panel_grid(fig, len(names), columns, sharex=True, sharey=True)
     for i, (ax, name) in enumerate(zip(axes, names)):
         m = maps[name]
         lag_m = m.shape[0] // 2
@@ -459,12 +356,12 @@ def autocorrelation_maps(stats: Mapping[str, NoiseStats], channel: int | None = 
     return fig
 
 
-@_styled
+@styled
 def autocorrelation_profiles(stats: Mapping[str, NoiseStats], channel: int | None = None) -> Figure:
     """Autocorrelation along the horizontal (R(0, dx)) and vertical (R(dy, 0)) axes, one line per model."""
-    names = _check_models(stats)
+    names = check_models(stats)
     styles = model_styles(names)
-    fig = _figure(9, 3.6)
+    fig = constrained_figure(9, 3.6)
     axes = fig.subplots(1, 2, sharey=True)
     for name in names:
         values = _select_channel(stats[name].autocorrelation().values, channel)
@@ -480,41 +377,41 @@ def autocorrelation_profiles(stats: Mapping[str, NoiseStats], channel: int | Non
     axes[0].set_ylabel("correlation")
     fig.suptitle(f"Noise autocorrelation profiles, {_channel_label(channel)}, mean over {_images_note(stats)} "
                  "(white noise: 0 beyond lag 0)")
-    _legend_below(fig, axes[0], min(len(names), 5))
+    legend_below(fig, axes[0], min(len(names), 5))
     return fig
 
 
-@_styled
+@styled
 def power_spectra(stats: Mapping[str, NoiseStats], channel: int | None = None, log: bool = True) -> Figure:
     """Radial noise power spectra, normalised by the noise variance (white noise is flat at 1)."""
-    names = _check_models(stats)
+    names = check_models(stats)
     styles = model_styles(names)
-    fig = _figure(6.5, 4.4)
+    fig = constrained_figure(6.5, 4.4)
     ax = fig.subplots()
     for name in names:
         psd = stats[name].power_spectrum()
         ax.plot(psd.frequency, _select_channel(psd.power, channel), markersize=3, label=name, **styles[name])
     ax.axhline(1.0, color="0.5", linewidth=1.0, linestyle=":", label="white noise (flat at 1)")
     if log:
-        _log_ticks(ax.yaxis)
+        log_ticks(ax.yaxis)
     ax.set_xlim(0, 0.5)
     ax.set_xlabel("spatial frequency |f| (cycles/pixel; 0.5 = Nyquist)")
     ax.set_ylabel("power / noise variance")
     ax.set_title(f"Radial noise power spectrum, {_channel_label(channel)},\nmean over {_images_note(stats)}")
-    _legend_below(fig, ax, 3)
+    legend_below(fig, ax, 3)
     return fig
 
 
-@_styled
+@styled
 def channel_correlations(stats: Mapping[str, NoiseStats], columns: int | None = None) -> Figure:
     """3 x 3 R, G, B noise correlation per model (mean over images), on one colour scale [-1, 1].
 
     `columns`: panels per row (default: one row)."""
-    names = _check_models(stats)
+    names = check_models(stats)
     cmap = sns.color_palette("vlag", as_cmap=True)
-    rows, cols = _grid_shape(len(names), columns)
-    fig = _figure(2.5 * cols + 1.0, 2.8 * rows + 0.2)
-    axes = _panel_grid(fig, len(names), columns)
+    rows, cols = grid_shape(len(names), columns)
+    fig = constrained_figure(2.5 * cols + 1.0, 2.8 * rows + 0.2)
+    axes = panel_grid(fig, len(names), columns)
     for ax, name in zip(axes, names):
         corr = stats[name].channel_correlation()
         image = ax.imshow(corr, cmap=cmap, vmin=-1, vmax=1)
@@ -544,13 +441,13 @@ def _map_panels(values: dict[str, np.ndarray], titles: dict[str, str], clean: An
     names = list(values)
     h, w = next(iter(values.values())).shape
     panels = len(names) + (clean is not None)
-    rows, cols = _grid_shape(panels, columns)
-    fig = _figure(2.8 * cols + 1.0, (2.8 * h / w + 0.55) * rows + 0.35)
-    axes = _panel_grid(fig, panels, columns)
+    rows, cols = grid_shape(panels, columns)
+    fig = constrained_figure(2.8 * cols + 1.0, (2.8 * h / w + 0.55) * rows + 0.35)
+    axes = panel_grid(fig, panels, columns)
     map_axes = list(axes)
     if clean is not None:
         ax = map_axes.pop(0)
-        ax.imshow(_as_uint8(clean, "clean"))
+        ax.imshow(as_uint8(clean, "clean"))
         ax.set_title("clean\n")
         ax.set_axis_off()
     for ax, name in zip(map_axes, names):
@@ -573,7 +470,7 @@ def _channel_mean_map(name: str, m: np.ndarray) -> np.ndarray:
     raise ValueError(f"{name}: expected an H x W or H x W x 3 map, got shape {m.shape}")
 
 
-@_styled
+@styled
 def variance_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, columns: int | None = None,
                   vmax: float | None = None) -> Figure:
     """Local noise std per model from AKLD's local variance maps (`pngan.stats.local_variance_map`).
@@ -584,7 +481,7 @@ def variance_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, colu
     bar's arrow says so); `clean`, when given, is shown first for reference. `columns`: panels
     per row (default: one row).
     """
-    names = _check_models(maps)
+    names = check_models(maps)
     std = {n: np.sqrt(_channel_mean_map(n, maps[n])) * 255.0 for n in names}
     top = max(float(np.percentile(s, 99.5)) for s in std.values()) if vmax is None else float(vmax)
     if top <= 0:
@@ -596,7 +493,7 @@ def variance_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, colu
                        "Local noise std from AKLD's local variance (mean of R, G, B)", columns)
 
 
-@_styled
+@styled
 def kl_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, columns: int | None = None,
             log: bool = False) -> Figure:
     """Per-pixel KL of each model's local variance against the real one (`pngan.stats.kl_map`).
@@ -607,7 +504,7 @@ def kl_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, columns: i
     AKLD show on one scale; linear: 0 to the 99.5th percentile over all models. `columns`:
     panels per row (default: one row).
     """
-    names = _check_models(maps)
+    names = check_models(maps)
     kl = {n: _channel_mean_map(n, maps[n]) for n in names}
     titles = {n: f"{n}\nmean KL {np.mean(np.asarray(maps[n])):.3f}" for n in names}
     if log:
@@ -618,193 +515,3 @@ def kl_maps(maps: Mapping[str, np.ndarray], clean: Any | None = None, columns: i
         label = "KL(local variance) per pixel"
     return _map_panels(kl, titles, clean, "magma", norm, {"label": label},
                        "Where each model's local noise variance departs from the real one (mean of R, G, B)", columns)
-
-
-# ---------------------------------------------------------------- crops at 1:1
-
-
-_CROP_PAD, _CROP_GAP, _CROP_TITLE = 6, 8, 20  # pixels
-
-
-def _as_uint8(image: Any, name: str) -> np.ndarray:
-    batch = as_image_batch(image, name)
-    if batch.shape[0] != 1:
-        raise ValueError(f"{name}: expected one image, got a batch of {batch.shape[0]}")
-    return np.clip(np.rint(batch[0] * 255.0), 0, 255).astype(np.uint8)
-
-
-def _crop_box(box: tuple[int, int, int, int] | None, h: int, w: int) -> tuple[slice, slice]:
-    top, left, ch, cw = box if box is not None else ((h - min(h, 128)) // 2, (w - min(w, 128)) // 2,
-                                                     min(h, 128), min(w, 128))
-    if top < 0 or left < 0 or ch < 1 or cw < 1 or top + ch > h or left + cw > w:
-        raise ValueError(f"box {(top, left, ch, cw)} (top, left, height, width) does not fit the {h}x{w} image")
-    return slice(top, top + ch), slice(left, left + cw)
-
-
-def _noise_view(noisy: np.ndarray, clean: np.ndarray, gain: float) -> np.ndarray:
-    """0.5 + gain (y - x) as uint8: mid grey where there is no noise."""
-    return np.clip(np.rint(127.5 + gain * (noisy.astype(np.float64) - clean)), 0, 255).astype(np.uint8)
-
-
-def _auto_gain(noisy: list[np.ndarray], clean: np.ndarray) -> float:
-    std = max(float((y.astype(np.float64) - clean).std()) for y in noisy)
-    return max(1.0, round(32.0 / std, 1)) if std > 0 else 1.0
-
-
-def _fitted_fontsize(text: str, width_px: float, largest: float = 9.0, smallest: float = 6.0) -> float:
-    """The largest font size up to `largest` at which `text` spans at most `width_px` pixels."""
-    width_pt = mpl.textpath.TextPath((0, 0), text, size=largest).get_extents().width
-    return float(np.clip(largest * width_px * 72.0 / DPI / max(width_pt, 1e-9), smallest, largest))
-
-
-@_styled
-def crops(
-    clean: Any,
-    noisy: Mapping[str, Any],
-    box: tuple[int, int, int, int] | None = None,
-    scale: int = 1,
-    amplify: float | str | None = None,
-    columns: int | None = None,
-    gain_from: str | None = None,
-) -> Figure:
-    """The same crop of the clean image and of each noisy version, pixel for pixel.
-
-    box: (top, left, height, width) in pixels (default: the central 128 x 128 or less). Each
-    image pixel becomes `scale` x `scale` figure pixels at `DPI`, so `save` (and a notebook's
-    inline display) shows the noise unresampled. amplify: a gain g adds, under each row of
-    panels, a row of 0.5 + g (y - x), mid grey = no noise; "auto" picks g so that +-3 std of the
-    noisiest model's crop noise (or of `gain_from`'s, e.g. the real noise) spans +-96 of the
-    +-127 levels (one gain for all, so the panels compare; noisier versions then clip).
-    columns: panels per row, clean included (default: one row).
-    """
-    names = _check_models(noisy)
-    if "clean" in names:
-        raise ValueError("'clean' names the first column; give the noisy versions other names")
-    if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a positive integer (pixel replication), got {scale}")
-    if gain_from is not None and gain_from not in names:
-        raise ValueError(f"gain_from '{gain_from}' is not one of the noisy versions {names}")
-    base = _as_uint8(clean, "clean")
-    rows_slice, cols_slice = _crop_box(box, *base.shape[:2])
-    panels = {"clean": base[rows_slice, cols_slice]}
-    for name in names:
-        image = _as_uint8(noisy[name], name)
-        if image.shape != base.shape:
-            raise ValueError(f"{name}: shape {image.shape} differs from the clean image's {base.shape}")
-        panels[name] = image[rows_slice, cols_slice]
-    if amplify == "auto":
-        amplify = _auto_gain([panels[n] for n in ([gain_from] if gain_from else names)], panels["clean"])
-    elif amplify is not None and (isinstance(amplify, str) or amplify <= 0):
-        raise ValueError(f"amplify must be a positive gain, 'auto' or None, got {amplify!r}")
-
-    rows_per_block = 2 if amplify else 1
-    blocks, cols = _grid_shape(len(panels), columns)
-    ph, pw = (n * scale for n in panels["clean"].shape[:2])
-    block_height = rows_per_block * (_CROP_TITLE + ph) + (rows_per_block - 1) * _CROP_GAP
-    width = 2 * _CROP_PAD + cols * pw + (cols - 1) * _CROP_GAP
-    height = 2 * _CROP_PAD + blocks * block_height + (blocks - 1) * 2 * _CROP_GAP
-    fig = _new_figure(figsize=(width / DPI, height / DPI))
-    items = list(panels.items())
-    for block in range(blocks):
-        for row in range(rows_per_block):
-            for col, (name, crop) in enumerate(items[block * cols:(block + 1) * cols]):
-                _crop_panel(fig, (width, height), (_CROP_PAD + col * (pw + _CROP_GAP),
-                            _CROP_PAD + block * (block_height + 2 * _CROP_GAP) + row * (_CROP_TITLE + ph + _CROP_GAP)),
-                            (pw, ph), name, crop, panels["clean"], amplify if row == 1 else None, scale)
-    return fig
-
-
-def _crop_panel(fig: Figure, size: tuple[int, int], corner: tuple[int, int], panel: tuple[int, int], name: str,
-                crop: np.ndarray, clean: np.ndarray, gain: float | None, scale: int) -> None:
-    """One crop (`gain` None) or its amplified noise at pixel `corner` (left, top incl. title) of the figure."""
-    (width, height), (left, top), (pw, ph) = size, corner, panel
-    # whole-pixel axes positions: the image is drawn without resampling
-    bottom = height - (top + _CROP_TITLE + ph)
-    ax = fig.add_axes((left / width, bottom / height, pw / width, ph / height))
-    ax.set_axis_off()
-    if gain is not None and name == "clean":
-        ax.text(0.5, 0.5, f"noise × {gain:g}\n(mid grey = 0)", ha="center", va="center", fontsize=9,
-                transform=ax.transAxes)
-        return
-    shown = crop if gain is None else _noise_view(crop, clean, gain)
-    ax.set_title(name, fontsize=_fitted_fontsize(name, pw + _CROP_GAP - 2), pad=3)
-    ax.imshow(np.repeat(np.repeat(shown, scale, axis=0), scale, axis=1), interpolation="nearest")
-
-
-# ---------------------------------------------------------------- output
-
-
-def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Write `fig` as a PNG at `DPI` (atomically: never a half-written file) and close it."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: figures are saved as PNG; use a .png file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # same folder: the rename is atomic
-    try:
-        fig.savefig(tmp, dpi=DPI, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    plt.close(fig)  # figures made here are released already; a user's own pyplot figure is closed
-    return path
-
-
-# ---------------------------------------------------------------- training runs
-
-
-def _read_logs(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    run_dir = Path(run_dir)
-    frames = []
-    for name in ("train_log.csv", "val_log.csv"):
-        path = run_dir / name
-        frame = pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})
-        frames.append(frame.dropna(axis=1, how="all"))
-    if frames[0].empty and frames[1].empty:
-        raise FileNotFoundError(f"{run_dir}: no train_log.csv or val_log.csv (has the run started?)")
-    return frames[0], frames[1]
-
-
-def _lines(ax: Axes, frame: pd.DataFrame, columns: Mapping[str, str], title: str, ylabel: str, log: bool = False) -> None:
-    styles = model_styles(list(columns.values()))
-    for column, label in columns.items():
-        if column in frame and frame[column].notna().any():
-            data = frame[["step", column]].dropna()
-            ax.plot(data["step"], data[column], label=label, **{**styles[label], "markersize": 3})
-    ax.set(title=title, xlabel="step", ylabel=ylabel)
-    if log:
-        _log_ticks(ax.yaxis)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-
-
-@_styled
-def gan_curves(run_dir: str | os.PathLike) -> Figure:
-    """The METHOD.md §6 diagnostics of a PNGAN run, from its CSV logs: losses, noise levels,
-    validation AKLD, the discriminator's margin and each weighted term's pull on G."""
-    train, val = _read_logs(run_dir)
-    fig = _figure(11, 6)
-    axes = fig.subplots(2, 3)
-    _lines(axes[0, 0], train, {"L_D": "L_D (discriminator)", "L_G": "L_G (adversarial, G)", "L1": "L1 through D_d"},
-           "Losses", "loss")
-    _lines(axes[0, 1], train, {"std_real_255": "real", "std_fake_255": "fake (G output)", "std_input_255": "input y_s"},
-           "Noise std on training crops", "std (/255)")
-    _lines(axes[0, 2], val, {"akld": "G output", "akld_input": "input y_s (AWGN)"}, "Validation AKLD", "AKLD (lower is better)", log=True)
-    _lines(axes[1, 0], train, {"d_logit_gap": "mean C(real) - mean C(fake)"}, "Discriminator margin", "logit gap")
-    _lines(axes[1, 1], train, {"d_real_wins": "P(C(real pixel) > C(fake pixel))"}, "Discriminator accuracy", "fraction")
-    axes[1, 1].axhline(0.5, color="0.6", linewidth=0.8, linestyle=":")
-    _lines(axes[1, 2], train, {"gradnorm_l1": "w_l1 · L1", "gradnorm_perceptual": "w_p · L_p", "gradnorm_adv": "w_adv · L_G"},
-           "Pull of each weighted term on y_f", "gradient norm", log=True)
-    return fig
-
-
-@_styled
-def denoiser_curves(run_dir: str | os.PathLike) -> Figure:
-    """Training loss and validation PSNR (denoised vs noisy input) of a denoiser run."""
-    train, val = _read_logs(run_dir)
-    fig = _figure(9, 3.2)
-    left, right = fig.subplots(1, 2)
-    _lines(left, train, {"loss": "training loss"}, "Training loss", "loss", log=True)
-    _lines(right, val, {"psnr": "denoised", "psnr_input": "noisy input"}, "Validation PSNR", "PSNR (dB)")
-    return fig

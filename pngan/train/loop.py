@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
+import pandas as pd
 import torch
 import torch.distributed
 from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from pngan.data.sampling import StepSampler, derive_seed, make_loader
+from pngan.data.sampling import StepSampler, make_loader
 from pngan.errors import CheckpointError, TrainingDiverged
-from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts
+from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts, stable_seed
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
-from pngan.train.config import _Config
+from pngan.train.config import DenoiserConfig, GanConfig
 from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
 
 # streams of the keyed generators, so no two purposes share random numbers
@@ -36,6 +37,20 @@ TRAIN_LOG, VAL_LOG = "train_log.csv", "val_log.csv"
 # wall-clock facts of a run, kept out of the checkpoint and logs so those are byte-identical on
 # any machine (DVC hashes them); `.dvcignore` keeps DVC from hashing this file
 RUN_INFO = "run_info.json"
+
+
+def read_logs(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training log, validation log) of a run folder, as data frames (an absent log is empty;
+    columns never filled are dropped), e.g. for `pngan.plots.gan_curves`."""
+    run_dir = Path(run_dir)
+    frames = []
+    for name in (TRAIN_LOG, VAL_LOG):
+        path = run_dir / name
+        frame = pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})
+        frames.append(frame.dropna(axis=1, how="all"))
+    if frames[0].empty and frames[1].empty:
+        raise FileNotFoundError(f"{run_dir}: no {TRAIN_LOG} or {VAL_LOG} (has the run started?)")
+    return frames[0], frames[1]
 
 
 class NanGuard:
@@ -154,7 +169,7 @@ def cosine_factor(step: int, steps: int, lr: float, lr_min: float) -> float:
     return (lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))) / lr
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, cfg: _Config, lr: float) -> torch.optim.lr_scheduler.LambdaLR:
+def cosine_schedule(optimizer: torch.optim.Optimizer, cfg: GanConfig | DenoiserConfig, lr: float) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_factor(s, cfg.steps, lr, cfg.lr_min))
 
 
@@ -275,7 +290,7 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def seeded(cfg: _Config) -> Iterator[None]:
+def seeded(cfg: GanConfig | DenoiserConfig) -> Iterator[None]:
     """seed_everything(cfg.seed, cfg.deterministic); cuDNN autotuning unless deterministic (the
     crops have one size). Both global flags are restored after."""
     before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
@@ -288,7 +303,7 @@ def seeded(cfg: _Config) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before[1]
 
 
-def make_runtime(cfg: _Config, ctx: DistContext) -> Runtime:
+def make_runtime(cfg: GanConfig | DenoiserConfig, ctx: DistContext) -> Runtime:
     return Runtime(ctx, resolve_precision(cfg.precision, ctx.device))
 
 
@@ -298,7 +313,7 @@ def data_fingerprint(dataset: Dataset) -> str:
     return fingerprint() if callable(fingerprint) else ""
 
 
-def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
+def resume(task: Task, cfg: GanConfig | DenoiserConfig, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
     """The run's checkpoint store and the checkpoint resumed from ({} when starting fresh).
 
     The checkpoint must match the task's identity and the training data's fingerprint `data`:
@@ -324,14 +339,14 @@ def resume(task: Task, cfg: _Config, ctx: DistContext, out_dir: Path, guard: Nan
     return store, state
 
 
-def run(task: Task, cfg: _Config, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
+def run(task: Task, cfg: GanConfig | DenoiserConfig, runtime: Runtime, train_dataset: Dataset, out_dir: str | Path, guard: NanGuard) -> dict[str, Any]:
     """Resume if possible, train to cfg.steps, validate, checkpoint, export; returns the summary."""
     ctx, out_dir = runtime.ctx, Path(out_dir)
     store, resumed = resume(task, cfg, ctx, out_dir, guard, data_fingerprint(train_dataset))
     start = resumed.get("step", 0)
     train_log = CsvLog(out_dir / TRAIN_LOG, start, ctx.is_main)
     val_log = CsvLog(out_dir / VAL_LOG, start, ctx.is_main)
-    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, derive_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
+    sampler = StepSampler(len(train_dataset), cfg.batch, cfg.steps, stable_seed(cfg.seed, STREAM_SAMPLER), ctx.rank, ctx.world_size, start)
     loader = make_loader(train_dataset, sampler, cfg.num_workers, pin_memory=runtime.device.type == "cuda")
     # training time and last losses carry over resumptions, so a finished run rerun reports them
     started, earlier_seconds = time.perf_counter(), _recorded_seconds(out_dir) if resumed else 0.0

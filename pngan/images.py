@@ -35,7 +35,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -43,10 +42,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from pngan.errors import DataError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-
-
-from pngan.errors import DataError  # noqa: E402,F401  (re-exported: the readers raise it)
 
 
 def is_image_file(path: Path) -> bool:
