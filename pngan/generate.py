@@ -37,7 +37,7 @@ from pngan.models.aware import add_noise, generator_input
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize, randn_like
-from pngan.noise.condition import LevelCondition, camera_key
+from pngan.noise.condition import LevelCondition, camera_key, camera_setting
 from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
 from pngan.runtime import autocast, keyed_generator, select_device, stable_seed
@@ -109,6 +109,12 @@ class AwareGeneratorNoise(NoiseModel):
     def for_group(self, key: str) -> "AwareGeneratorNoise":
         """At the level of a camera setting it was trained on (e.g. 'GP ISO 800', 'phone_iso3200')."""
         return self._at(self.condition.level_of(key))
+
+    def for_meta(self, meta: dict[str, Any]) -> "AwareGeneratorNoise":
+        """At the level of a pair's camera setting when it was trained on it, else at the level
+        fitted on every training pair (as `heteroscedastic@camera` falls back to its all-pairs fit)."""
+        key = camera_setting(meta)
+        return self._at(self.condition.groups.get(key, self.condition.fallback) if key is not None else self.condition.fallback)
 
     def for_level(self, level: NoiseLevel, what: str = "level") -> "AwareGeneratorNoise":
         return self._at(self.condition.check_level(level, self.margin, what))

@@ -3,8 +3,11 @@
 A model set maps a name to a chooser `Pair -> NoiseModel` (which model noises that pair): the
 classical models fitted on the training split (`fit_models`; `kind@key` fits one per metadata
 group), then the references (`references`): on simulated data the oracle, the true simulator of
-each pair's camera profile, and a trained PNGAN generator. `score_model` draws `samples` noisy
-versions of each test image and scores them (AKLD, KLD, noise level, PSNR; METHOD.md §2);
+each pair's camera profile, and the trained generators, the paper's PNGAN and the noise-aware one
+at each pair's camera setting; last, reference mode (`reference_models`): a level estimated
+blindly from another noisy test image of the same camera setting sets the noise-aware generator
+and its classical counterparts (`kind@reference`). `score_model` draws `samples` noisy versions
+of each test image and scores them (AKLD, KLD, noise level, PSNR, content leak; METHOD.md §2);
 `noise_images` draws one noisy version of each image, kept as PNG (fake training pairs).
 
 Draws are keyed by names (`pngan.runtime.stable_seed`): an image's noise does not depend on
@@ -24,15 +27,24 @@ from pngan import noise
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
+from pngan.generate import AwareGeneratorNoise, GeneratorNoise
 from pngan.images import DataError, to_image, to_tensor, write_png
 from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
-from pngan.noise.condition import camera_setting
+from pngan.noise.condition import LevelCondition, camera_setting
+from pngan.noise.level import LevelNoise, NoiseLevel, calibrate_estimator, estimate_level
 from pngan.runtime import keyed_generator, stable_seed
+from pngan.stats import content_leak
 
 ORACLE = "oracle"
 PNGAN = "pngan"
-METRICS = ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr")
+PNGAN_AWARE = "pngan_aware"
+REFERENCE = "reference"  # `kind@reference`: the level comes from another noisy image of the camera setting
+REFERENCE_KINDS = ("awgn", "heteroscedastic")  # the classical models a reference level sets
+REFERENCE_PROTOCOL = ("level estimated blindly (no clean image) from the noisy image of another source image of the same camera "
+                      "setting: the next test image by name, or a training image where the test split has none; never the scored "
+                      "image's own noisy version or another crop of it")
+METRICS = ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr", "leak", "real_leak")
 CLASSICAL = ("awgn", "awgn_fitted", "heteroscedastic", "correlated", "camera_random", "camera_fitted")
 
 Chooser = Callable[[Pair], NoiseModel]
@@ -60,6 +72,8 @@ def fit_models(names: Sequence[str], options: dict[str, dict], train: Sequence[P
     fitted: dict[str, Chooser] = {}
     for name in names:
         kind, _, key = name.partition("@")
+        if key == REFERENCE:
+            raise ValueError(f"{name}: a reference level is not fitted on training pairs; only the noise-model table scores `@{REFERENCE}` models")
         groups: dict[str | None, list[Pair]] = {None: list(train)}
         if key:
             for pair in train:
@@ -92,16 +106,88 @@ def oracle_models() -> Chooser:
     return lambda p: profiles.setdefault(p.meta["profile"], SimulatorNoise(p.meta["profile"]))
 
 
-def references(pairs: Sequence[Pair], oracle: bool, generator: NoiseModel | None) -> dict[str, Chooser]:
+def references(pairs: Sequence[Pair], oracle: bool, generators: dict[str, NoiseModel]) -> dict[str, Chooser]:
     """The rows every fitted model is read against, in the tables' order: the oracle (asked for,
     and every pair of `pairs` simulated, so that its true noise law is known), then the trained
-    generator as 'pngan' (when given)."""
+    generators (`generators`: 'pngan', 'pngan_aware'), a noise-aware one at each pair's camera
+    setting (`AwareGeneratorNoise.for_meta`)."""
     out: dict[str, Chooser] = {}
     if oracle and all("profile" in p.meta for p in pairs):
         out[ORACLE] = oracle_models()
-    if generator is not None:
-        out[PNGAN] = lambda p: generator
+    for name, model in generators.items():
+        out[name] = (lambda p, m=model: m.for_meta(p.meta)) if isinstance(model, AwareGeneratorNoise) else (lambda p, m=model: m)
     return out
+
+
+def load_generators(files: dict[str, str | None], device: torch.device) -> dict[str, NoiseModel]:
+    """The generators given ({'pngan': file, 'pngan_aware': file}; None: not scored), each checked
+    to be of its kind. A noise-aware one takes any level here (the table scores it where the
+    references put it, however far from its training range)."""
+    out: dict[str, NoiseModel] = {}
+    for name, path in files.items():
+        if path is None:
+            continue
+        model = GeneratorNoise.from_file(path, device)
+        if isinstance(model, AwareGeneratorNoise) != (name == PNGAN_AWARE):
+            kind = "a noise-aware" if name == PNGAN_AWARE else "a paper (PNGAN)"
+            raise DataError(f"{path}: not {kind} generator file, as '{name}' needs")
+        if isinstance(model, AwareGeneratorNoise):
+            model.margin = None
+        out[name] = model
+    return out
+
+
+def reference_of(pair: Pair, test: Sequence[Pair], train: Sequence[Pair] = ()) -> Pair:
+    """The reference of a test pair in reference mode: a noisy image of its camera setting from
+    another source image, never its own noisy image nor another crop of it. The next such test
+    image by name; when its setting has none in the test split, one of the training split (only
+    its noisy image is read)."""
+    setting, source = camera_setting(pair.meta), pair.meta.get("source", pair.name)
+    for pool in (test, train):
+        candidates = sorted((p for p in pool if camera_setting(p.meta) == setting and p.meta.get("source", p.name) != source),
+                            key=lambda p: p.name)
+        if candidates:
+            return next((p for p in candidates if p.name > pair.name), candidates[0])
+    raise DataError(f"reference mode: no other image of camera setting {setting} than test image {pair.name}'s own source to take a reference from")
+
+
+def reference_estimator(train: Sequence[Pair], condition: LevelCondition | None) -> Callable[[np.ndarray], NoiseLevel]:
+    """The blind level estimate of one noisy image: the noise-aware generator's own estimator
+    (options and calibration from its file) when there is one, so that it and its classical
+    counterparts read the same level; else the default estimator calibrated on the training pairs."""
+    if condition is not None:
+        return lambda noisy: condition.estimate([noisy])
+    calibration = calibrate_estimator(training_arrays(train))
+    return lambda noisy: estimate_level([noisy], calibration=calibration)
+
+
+def reference_models(names: Sequence[str], test: Sequence[Pair], train: Sequence[Pair], estimate: Callable[[np.ndarray], NoiseLevel],
+                     aware: NoiseModel | None) -> tuple[dict[str, Chooser], dict[str, str]]:
+    """Reference mode: each test pair's level is estimated blindly from its reference
+    (`reference_of`; the training split only where the test split has none), and sets `kind@reference` (heteroscedastic: the estimated level function;
+    awgn: one std, its RMS over the reference's pixels) and the noise-aware generator
+    ('pngan_aware@reference'). Returns the choosers and each pair's reference name."""
+    chosen = {p.name: reference_of(p, test, train) for p in test}
+    levels: dict[str, NoiseLevel] = {}
+    for ref in chosen.values():
+        if ref.name not in levels:
+            levels[ref.name] = estimate(ref.noisy.load())
+
+    def flat(level: NoiseLevel, noisy: np.ndarray) -> NoiseLevel:
+        return NoiseLevel.constant(level.mean_std(noisy))
+
+    counterparts = {"heteroscedastic": lambda p: LevelNoise(levels[chosen[p.name].name]),
+                    "awgn": lambda p: LevelNoise(flat(levels[chosen[p.name].name], chosen[p.name].noisy.load()))}
+    out: dict[str, Chooser] = {}
+    for name in names:
+        kind, _, key = name.partition("@")
+        if key == REFERENCE:
+            if kind not in counterparts:
+                raise ValueError(f"{name}: a reference level sets only {', '.join(f'{k}@{REFERENCE}' for k in REFERENCE_KINDS)}")
+            out[name] = counterparts[kind]
+    if aware is not None:
+        out[f"{PNGAN_AWARE}@{REFERENCE}"] = lambda p: aware.for_level(levels[chosen[p.name].name], what=f"reference {chosen[p.name].name}")
+    return out, {name: ref.name for name, ref in chosen.items()}
 
 
 @torch.no_grad()
@@ -124,6 +210,9 @@ def score_pair(model: NoiseModel, pair: Pair, samples: int, seed: int, batch: in
         "real_std": noise_std(y),
         "fake_psnr": float(psnr(fakes.flatten(0, 1), x.expand(samples, -1, -1, -1)).mean()),
         "real_psnr": float(psnr(y, x)),
+        # on the first draw only: a correlation over every pixel of the image varies little between draws
+        "leak": content_leak(clean, to_image(fakes[0, 0])),
+        "real_leak": content_leak(clean, noisy),
     }
     return row, fakes[0, 0]
 
@@ -160,21 +249,32 @@ def noise_images(model_for: Chooser | None, pairs: Sequence[Pair], folder: Path,
 
 
 def evaluate(train: Sequence[Pair], test: Sequence[Pair], models: Sequence[str], options: dict[str, dict], oracle: bool,
-             generator: NoiseModel | None, samples: int, seed: int, batch: int, device: torch.device,
+             generators: dict[str, NoiseModel], samples: int, seed: int, batch: int, device: torch.device,
              keep_dir: Path | None) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Every named model fitted on `train`, then the references (`references`), each drawing
-    `samples` noisy versions of every test image, scored; the first draws kept in `keep_dir`.
+    """Every named model fitted on `train`, then the references (`references`: the oracle and
+    `generators`), then reference mode (`reference_models`: the `kind@reference` models named,
+    and the noise-aware generator's row when 'pngan_aware' is given), each drawing `samples`
+    noisy versions of every test image, scored; the first draws kept in `keep_dir`.
     Returns (the summary: mean scores, fitted parameters, inputs; the per-image rows)."""
-    model_for = fit_models(models, options, train)
+    by_reference = [name for name in models if name.partition("@")[2] == REFERENCE]
+    model_for = fit_models([name for name in models if name not in by_reference], options, train)
     params = fitted_params(model_for, test)
-    model_for.update(references(test, oracle, generator))
-    inputs: dict[str, str] = {}
-    if generator is not None:
-        params[PNGAN], inputs[PNGAN] = generator.params(), generator.input_name
+    model_for.update(references(test, oracle, generators))
+    params.update({name: model.params() for name, model in generators.items()})
+    inputs = {name: model.input_name for name, model in generators.items() if hasattr(model, "input_name")}
+    aware = generators.get(PNGAN_AWARE)
+    reference_names: dict[str, str] = {}
+    if by_reference or aware is not None:
+        estimate = reference_estimator(train, getattr(aware, "condition", None))
+        chosen, reference_names = reference_models(by_reference, test, train, estimate, aware)
+        model_for.update(chosen)
+        params.update({name: {"protocol": REFERENCE_PROTOCOL} for name in chosen})
     rows = []
     for name, model in model_for.items():
         rows += score_model(name, model, test, samples, seed, batch, device, keep_dir)
     per_image = pd.DataFrame(rows)
+    if reference_names:
+        per_image["reference"] = per_image["image"].map(reference_names).where(per_image["model"].str.endswith(f"@{REFERENCE}"))
     return summarize(per_image, params, inputs), per_image
 
 

@@ -31,7 +31,7 @@ CHANNELS = ("R", "G", "B")
 # Per-image summary columns, in the order of METHOD.md section 5 (plus mean and moments).
 SUMMARY_COLUMNS = (
     "std_255", "mean_255", "lag1_h", "lag1_v", "lag2_h",
-    "corr_rg", "corr_gb", "corr_rb", "skewness", "excess_kurtosis",
+    "corr_rg", "corr_gb", "corr_rb", "skewness", "excess_kurtosis", "leak",
 )
 
 
@@ -164,7 +164,7 @@ def moments(noise: np.ndarray) -> dict[str, np.ndarray]:
     return acc.result()
 
 
-def _summary_row(noise: np.ndarray, acf: np.ndarray) -> dict[str, float]:
+def _summary_row(clean: np.ndarray, noise: np.ndarray, acf: np.ndarray) -> dict[str, float]:
     """METHOD.md section 5's per-image scalars from the noise and its autocorrelation (L >= 2).
 
     std and mean are pooled over all pixels and channels (the table's std); lags, skewness and
@@ -184,12 +184,13 @@ def _summary_row(noise: np.ndarray, acf: np.ndarray) -> dict[str, float]:
         "corr_rb": float(corr[0, 2]),
         "skewness": float(per_channel["skewness"].mean()),
         "excess_kurtosis": float(per_channel["excess_kurtosis"].mean()),
+        "leak": content_leak(clean, clean + noise),
     }
 
 
 def image_summary(clean: Any, noisy: Any) -> list[dict[str, float]]:
     """The per-image summary row (see `SUMMARY_COLUMNS`) of each image of `clean`/`noisy`."""
-    return [_summary_row(n, autocorrelation(n, max_lag=2)) for _, n in iter_noise(clean, noisy)]
+    return [_summary_row(c, n, autocorrelation(n, max_lag=2)) for c, n in iter_noise(clean, noisy)]
 
 
 # ---------------------------------------------------------------- streaming accumulation
@@ -426,7 +427,7 @@ class NoiseStats:
         self._acf.add(acf)
         self._psd.add(power_spectrum(noise, self.psd_bins)[1])
         self._corr.add(channel_correlation(noise))
-        self._rows.append({**meta, **_summary_row(noise, acf)})
+        self._rows.append({**meta, **_summary_row(clean, noise, acf)})
 
     def _add_noise_level(self, clean: np.ndarray, noise: np.ndarray) -> None:
         index = np.clip((clean * self.nlf_bins).astype(np.int64), 0, self.nlf_bins - 1)

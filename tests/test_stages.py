@@ -10,7 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
+from pngan import plots
 from pngan.data.prepared import load_split
+from pngan.errors import DataError
 from pngan.stages import finetune, noise_models, pgap, prepare, smoke, tables
 from pngan.stages.tables import MissingMetric
 
@@ -53,14 +55,75 @@ def test_pgap_is_the_difference_of_two_psnrs_on_one_test_set(data_dir, tmp_path)
 
 def test_finetune_at_ratio_zero_never_touches_the_generator(data_dir, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
-        raise AssertionError("the generator was loaded at fake_ratio 0")
+        raise AssertionError("a generator was loaded at fake_ratio 0")
 
-    monkeypatch.setattr(finetune.GeneratorNoise, "from_file", boom)
-    monkeypatch.setattr(finetune, "noise_images", boom)
-    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path), **{**smoke.settings("runtime", "finetune"), "fake_ratio": 0.0})
-    result = report["denoisers"]["ridnet"]
+    for name in ("load_generators", "noise_images", "generator_file"):
+        monkeypatch.setattr(finetune, name, boom)
+    missing = {g: str(tmp_path / f"no_{g}.pt") for g in ("pngan", "pngan_aware")}
+    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path), generator_checkpoints=missing,
+                          **{**smoke.settings("runtime", "finetune"), "fake_ratio": 0.0})
+    assert list(report["runs"]) == ["real"], "the control runs once per start, as generator 'real'"
+    result = report["runs"]["real"]["ridnet"]
     name = next(iter(result["after"]))
     assert result["gain_psnr"][name] == pytest.approx(result["after"][name]["psnr"] - result["before"][name]["psnr"])
+
+
+def _drawn_by_pgap(data_dir, fake_root, generators):
+    """fake_root/<generator>/noisy/<name>.png for every training image, as stage pgap leaves them
+    (here: the real noisy images, shifted per generator so that the runs differ)."""
+    from pngan.images import write_png
+
+    for shift, generator in enumerate(generators):
+        for pair in load_split(data_dir, "train"):
+            write_png(fake_root / generator / "noisy" / f"{pair.name}.png", pair.noisy.load() // (shift + 1))
+
+
+def test_finetune_runs_every_generator_with_every_start(data_dir, tmp_path):
+    generators = ("pngan", "pngan_aware")
+    _drawn_by_pgap(data_dir, tmp_path / "fake", generators)
+    metrics, per_image = tmp_path / "m" / "ratio_0.5.json", tmp_path / "per_image.csv"
+    report = finetune.run(data_dir=str(data_dir), out_dir=str(tmp_path / "out"), generators=generators, fake_root=str(tmp_path / "fake"),
+                          metrics_file=str(metrics), per_image_file=str(per_image),
+                          **{**smoke.settings("runtime", "finetune"), "starts": {"a": None, "b": None}})
+    assert set(report) == {"fake_ratio", "steps", "runs", "test_sets", "run"}
+    assert list(report["runs"]) == list(generators)
+    for runs in report["runs"].values():
+        assert list(runs) == ["a", "b"]
+        for result in runs.values():
+            assert set(result) == {"arch", "start", "before", "after", "gain_psnr", "train_seconds"}
+    assert report["runs"]["pngan"]["a"]["before"] == report["runs"]["pngan_aware"]["a"]["before"], "one start, scored once"
+    assert report["runs"]["pngan"]["a"]["after"] != report["runs"]["pngan_aware"]["a"]["after"], "each generator's own pairs"
+    written = json.loads(metrics.read_text())
+    assert written["runs"]["pngan"]["a"].keys() == {"arch", "start", "before", "after", "gain_psnr"}, "seconds go to run_info"
+    assert json.loads(metrics.with_suffix(".run.json").read_text())["runs"]["pngan_aware"]["b"]["train_seconds"] >= 0
+    rows = pd.read_csv(per_image)
+    assert set(rows.groupby(["generator", "denoiser", "when"]).size().index) == {
+        (g, s, w) for g in generators for s in ("a", "b") for w in ("before", "after")}
+
+
+def test_finetune_draws_each_generator_with_its_kind_and_refuses_a_mixed_source(data_dir, tmp_path, generator_file):
+    """Drawn here: the paper generator as is, the noise-aware one at each image's camera setting,
+    with the seeds pgap draws with (stable_seed(seed, generator))."""
+    import torch
+    from test_aware import _aware_file
+
+    from pngan.errors import ParamsError
+    from pngan.generate import GeneratorNoise
+    from pngan.images import read_image, to_image, to_tensor
+    from pngan.runtime import keyed_generator, stable_seed
+
+    files = {"pngan": str(generator_file), "pngan_aware": str(_aware_file(tmp_path / "aware.pt"))}
+    cpu = torch.device("cpu")
+    fakes = finetune.fake_training_pairs(data_dir, tuple(files), None, files, (), tmp_path, 0, cpu)
+    train = load_split(data_dir, "train")
+    assert {g: [p.name for p in pairs] for g, pairs in fakes.items()} == {g: [p.name for p in train] for g in files}
+    aware, pair = GeneratorNoise.from_file(files["pngan_aware"], cpu), train[0]
+    expected = aware.for_meta(pair.meta).sample(to_tensor(pair.clean.load())[None], keyed_generator(stable_seed(0, "pngan_aware"), pair.name))
+    assert (read_image(tmp_path / "fake" / "pngan_aware" / "noisy" / f"{pair.name}.png") == to_image(expected[0])).all()
+    with pytest.raises(ParamsError, match="either fake_root"):
+        finetune.fake_training_pairs(data_dir, ("pngan",), str(tmp_path / "fake"), {"pngan": files["pngan"]}, (), tmp_path, 0, cpu)
+    with pytest.raises(ParamsError, match=r"\['mine'\] need a file in generator_checkpoints"):
+        finetune.fake_training_pairs(data_dir, ("mine",), None, {}, (), tmp_path, 0, cpu)
 
 
 def _metrics(tmp_path, models):
@@ -89,10 +152,11 @@ def test_tables_fail_loudly_on_a_missing_metric(tmp_path):
         tables.noise_model_table(path)
 
 
-def _finetune_run(sets, after):
+def _finetune_run(sets, after, generators=("pngan",), ratio=0.5, gain=0.5):
     scores = {"psnr": 30.0, "ssim_rgb": 0.8, "ssim_y": 0.85, "psnr_noisy": 25.0}
-    return {"fake_ratio": 0.5, "steps": 10, "test_sets": sets,
-            "denoisers": {"ridnet": {"arch": "ridnet", "before": {n: scores for n in sets}, "after": after, "gain_psnr": {}}}}
+    result = {"arch": "ridnet", "before": {n: scores for n in sets}, "after": after,
+              "gain_psnr": {n: gain for n in after if "psnr" in after[n]}}
+    return {"fake_ratio": ratio, "steps": 10, "test_sets": sets, "runs": {g: {"ridnet": result} for g in generators}}
 
 
 def test_denoising_table_marks_unselected_sets_and_rejects_missing_selected_ones():
@@ -103,10 +167,46 @@ def test_denoising_table_marks_unselected_sets_and_rejects_missing_selected_ones
     # columns: SIDD DND PolyU Nam simulated
     assert row.split("|")[1:-1][1:] == [" not run² ", " not run² ", " 31.00/0.860 ", " not run² ", " 31.00/0.860 "]
     broken = {0.5: _finetune_run({"simulated": "prepared", "PolyU": "polyu"}, {"simulated": scores})}
-    with pytest.raises(MissingMetric, match="metric 'PolyU' is missing"):
+    with pytest.raises(MissingMetric, match=r"\[pngan.ridnet.after\]: metric 'PolyU' is missing"):
         tables.denoising_markdown(broken, 0.5)
     with pytest.raises(MissingMetric, match="headline_fake_ratio 0.25 is not in the finetune sweep"):
         tables.denoising_markdown(runs, 0.25)
+
+
+def test_denoising_table_shows_each_generator_once_after_one_shared_start():
+    from pngan.noise import label
+
+    scores = {"psnr": 31.0, "ssim_rgb": 0.8, "ssim_y": 0.86, "psnr_noisy": 25.0}
+    md = tables.denoising_markdown({0.5: _finetune_run({"simulated": "prepared"}, {"simulated": scores}, ("pngan", "pngan_aware"))}, 0.5)
+    kit = [line.split("|")[1].strip() for line in md.splitlines() if "RIDNet" in line and "(paper)" not in line]
+    assert kit == ["RIDNet, kit, trained on real", f"RIDNet*, kit, fine-tuned (fake ratio 0.5) — {label('pngan')}",
+                   f"RIDNet*, kit, fine-tuned (fake ratio 0.5) — {label('pngan_aware')}"]
+
+
+def test_ablation_shares_the_real_only_control_between_generators(tmp_path):
+    import matplotlib.pyplot as plt
+
+    sets, scores = {"simulated": "prepared"}, {"simulated": {"psnr": 31.0, "ssim_rgb": 0.8, "ssim_y": 0.86, "psnr_noisy": 25.0}}
+    both = ("pngan", "pngan_aware")
+    runs = {0.0: _finetune_run(sets, scores, ("real",), 0.0, 0.1), 0.5: _finetune_run(sets, scores, both, 0.5, 0.3),
+            1.0: _finetune_run(sets, scores, both, 1.0, 0.2)}
+    table = tables.ablation_table(runs)
+    assert list(zip(table["fake_ratio"], table["generator"])) == [(0.0, "real"), (0.5, "pngan"), (0.5, "pngan_aware"),
+                                                                  (1.0, "pngan"), (1.0, "pngan_aware")]
+    assert list(table.columns) == ["fake_ratio", "generator", "denoiser", "test_set", "psnr_before", "psnr_after", "gain_psnr"]
+    md = tables.ablation_markdown(table).splitlines()
+    assert md[2] == "| 0 | real pairs only (control) | ridnet | simulated | 30.00 | 31.00 | +0.10 |"
+    fig = plots.finetune_ablation(table)
+    lines = fig.axes[0].get_lines()[:-1]  # the last one: the zero line
+    assert [(list(line.get_xdata()), list(line.get_ydata())) for line in lines] == [([0.0, 0.5, 1.0], [0.1, 0.3, 0.2])] * 2
+    plt.close(fig)
+
+
+def test_old_format_finetune_metrics_are_refused_by_name(tmp_path):
+    old = {"fake_ratio": 0.5, "steps": 10, "test_sets": {"simulated": "prepared"}, "denoisers": {"ridnet": {}}}
+    (tmp_path / "ratio_0.5.json").write_text(json.dumps(old))
+    with pytest.raises(DataError, match=r"ratio_0.5.json: finetune metrics of the old format .* rerun the finetune stage"):
+        tables.finetune_runs(tmp_path, [0.5])
 
 
 def test_readme_sync_replaces_marked_blocks(tmp_path, monkeypatch):

@@ -22,18 +22,25 @@ REGISTRY = Registry("noise model", {
 # Display names for tables and figures, best references first, the paper's fixed input last.
 LABELS: dict[str, str] = {
     "oracle": "Oracle: the true simulator, an independent draw",
+    "pngan_aware": "Noise-aware PNGAN (this kit), at the camera setting's level",
+    "pngan_aware@reference": "Noise-aware PNGAN (this kit), level from a reference image",
     "pngan": "PNGAN (this kit)",
     "camera_fitted": "Camera pipeline, noise levels fitted",
     "heteroscedastic": "Heteroscedastic Gaussian, fitted",
     "correlated": "Spatially correlated Gaussian, fitted",
     "awgn_fitted": "AWGN, σ fitted",
     "camera_random": "Camera pipeline, published random ranges",
+    "heteroscedastic@reference": "Heteroscedastic Gaussian, level from a reference image",
+    "awgn@reference": "AWGN, σ from a reference image",
     "awgn": "AWGN σ = 50/255 (the paper's Setting 1 input)",
 }
 
 
 def label(key: str) -> str:
-    """Display name of a model key; `kind@meta` is the kind fitted once per metadata group."""
+    """Display name of a model key; `kind@meta` is the kind fitted once per metadata group
+    (`kind@reference`: set by a level estimated from a reference image, named in LABELS)."""
+    if key in LABELS:
+        return LABELS[key]
     kind, _, group = key.partition("@")
     name = LABELS.get(kind, kind)
     per = "camera setting" if group == "camera" else group  # `@camera`: simulated profile or camera + ISO

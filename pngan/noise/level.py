@@ -71,6 +71,7 @@ from scipy.optimize import minimize, nnls
 from scipy.special import gammainc, gammaincinv, ndtr
 
 from pngan.errors import DataError
+from pngan.noise.base import NoiseModel, randn_like
 from pngan.noise.fitting import LEVELS, QUANT_VAR, STD_RANGE, LevelHistogram, checked_pairs, fit_constant_std
 
 CHANNELS = 3
@@ -214,6 +215,23 @@ class NoiseLevel:
     def from_table(cls, knots: Sequence[float], table: Any) -> "NoiseLevel":
         """From knots and a (3, K) table (nested lists, numpy or torch) of stds in [0, 1] units."""
         return cls(tuple(_numbers(knots, "knots")), table)
+
+
+class LevelNoise(NoiseModel):
+    """Gaussian noise at a given level: y = x + s(x) n, n ~ N(0, 1), s the level's std at each
+    pixel's clean value and channel. With a level estimated from a reference image it is the
+    classical counterpart of a noise-aware generator told the same level."""
+
+    name = "level_gaussian"
+
+    def __init__(self, level: NoiseLevel):
+        self.level = level
+
+    def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return clean + self.level.map(clean) * randn_like(clean, generator)
+
+    def params(self) -> dict[str, Any]:
+        return {"level": self.level.to_dict()}
 
 
 def uniform_knots(count: int) -> tuple[float, ...]:

@@ -55,6 +55,7 @@ _OVERVIEW = {
     "lag1": ("Spatial correlation", "lag-1 autocorrelation (mean of h, v)"),
     "corr_rb": ("Colour correlation", "R–B noise correlation"),
     "excess_kurtosis": ("Tails", "excess kurtosis (0 = Gaussian)"),
+    "leak": ("Content leak", "corr(local noise magnitude, clean gradient)"),
 }
 
 
@@ -71,6 +72,7 @@ def _overview_values(per_image: pd.DataFrame, reference: str) -> dict[str, dict[
         out["lag1"][model] = (0.5 * (rows["lag1_h"] + rows["lag1_v"])).to_numpy()
         out["corr_rb"][model] = rows["corr_rb"].to_numpy()
         out["excess_kurtosis"][model] = rows["excess_kurtosis"].to_numpy()
+        out["leak"][model] = rows["leak"].to_numpy()
     return {k: {m: v[np.isfinite(v)] for m, v in values.items()} for k, values in out.items()}
 
 
@@ -81,12 +83,13 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
     per_image: `pngan.stats` per-image rows with a `model` and an `image` column (every model
     noising the same images). Panels: the noise std relative to the reference's on the same clean
     image (log scale: 1 = the same level), the lag-1 autocorrelation, the red-blue noise
-    correlation, the excess kurtosis. Boxes span the 25th-75th percentile, whiskers the 10th-90th
+    correlation, the excess kurtosis, the content leak (`pngan.stats.content_leak`: a model that
+    smooths the image puts its edges into the noise). Boxes span the 25th-75th percentile, whiskers the 10th-90th
     (the summary table's spread), dots are images, the dashed line is the reference's median;
     the reference is drawn in black, every other model in one colour (the rows name them).
     reference: default the first model.
     """
-    needed = {"model", "image", "std_255", "lag1_h", "lag1_v", "corr_rb", "excess_kurtosis"}
+    needed = {"model", "image", "std_255", "lag1_h", "lag1_v", "corr_rb", "excess_kurtosis", "leak"}
     missing = sorted(needed - set(per_image.columns))
     if missing:
         raise ValueError(f"per_image lacks column(s) {missing}")
@@ -210,6 +213,29 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     min_count = min(s.nlf_min_count for s in stats.values())
     fig.suptitle(f"Noise level function, all pixels of {_images_note(stats)} "
                  f"(intensity bins with < {min_count} pixels hidden)")
+    legend_below(fig, axes[0], min(len(names), 5))
+    return fig
+
+
+@styled
+def level_functions(levels: Mapping[str, Any]) -> Figure:
+    """Fitted noise level functions (`pngan.noise.level.NoiseLevel`, one per camera setting):
+    noise std against clean intensity, one panel per channel; what a noise-aware generator is told."""
+    names = check_models(levels)
+    styles = model_styles(names)
+    fig = constrained_figure(11, 3.6)
+    axes = fig.subplots(1, 3, sharey=True)
+    for name in names:
+        level = levels[name]
+        for c, ax in enumerate(axes):
+            ax.plot(np.asarray(level.knots) * 255.0, np.asarray(level.sigma[c]) * 255.0, label=name, **styles[name])
+    for c, ax in enumerate(axes):
+        ax.set_title(f"{CHANNELS[c]} channel")
+        ax.set_xlabel("clean intensity x (8-bit levels)")
+        ax.set_xlim(0, 255)
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("noise std (8-bit levels)")
+    fig.suptitle("Noise level functions fitted on the training split, per camera setting")
     legend_below(fig, axes[0], min(len(names), 5))
     return fig
 

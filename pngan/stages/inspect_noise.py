@@ -31,8 +31,8 @@ from pngan.stages.common import read_json
 
 SECTIONS = ("inspect_noise",)
 REAL = "real"
-# Models shown right after real noise, in this order: the true simulator, then the learned model.
-LEADING = (nm.ORACLE, nm.PNGAN)
+# Models shown right after real noise, in this order: the true simulator, then the two generators.
+LEADING = (nm.ORACLE, nm.PNGAN, nm.PNGAN_AWARE)
 # Metadata keys that group test images, in order of preference (METHOD.md §6: report per camera/ISO).
 GROUP_KEYS = (("profile",), ("camera", "iso"), ("camera",), ("iso",))
 METRICS_FILE = "noise_models.json"
@@ -78,7 +78,7 @@ def smoke_draws(data: Path, out: Path) -> None:
     """Every classical model's and the oracle's first draw on each test image
     (out/draws/<model>/<image>.png) and their scores (out/noise_models.json), at smoke size."""
     samples = smoke.settings("noise_models")["samples"]
-    summary, _ = nm.evaluate(load_split(data, "train"), load_split(data, "test"), nm.CLASSICAL, {}, True, None,
+    summary, _ = nm.evaluate(load_split(data, "train"), load_split(data, "test"), nm.CLASSICAL, {}, True, {},
                              samples, 0, 8, select_device("auto"), out / "draws")
     (out / METRICS_FILE).write_text(json.dumps(summary))
 

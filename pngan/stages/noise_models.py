@@ -2,7 +2,10 @@
 
 Models are fitted on the training split only, then draw `samples` noisy versions of each clean
 test image (`pngan.noise_models`). Per image: AKLD and histogram KLD (mean over draws), the fake
-and real noise std and the noisy PSNR. On simulated data the oracle rows are two independent
+and real noise std, the noisy PSNR and the content leak. Both generators are scored: the paper's
+PNGAN and the noise-aware one, at each image's camera setting (`pngan_aware`) and at a level
+estimated from another noisy test image of that setting (`pngan_aware@reference`), beside the
+classical models given the same reference level (`heteroscedastic@reference`, `awgn@reference`). On simulated data the oracle rows are two independent
 draws of the true simulator: what a perfect generator scores (a reference, not a bound; see
 METHOD.md §5). One draw per model and image is kept as PNG for stage `inspect_noise`.
 """
@@ -17,7 +20,6 @@ from matplotlib.figure import Figure
 from pngan import noise_models as nm
 from pngan import plots
 from pngan.data.prepared import given_or_smoke, load_split
-from pngan.generate import GeneratorNoise
 from pngan.images import read_image
 from pngan.runtime import run_info, select_device
 from pngan.stages import smoke
@@ -32,6 +34,7 @@ def run(
     models: Sequence[str] = nm.CLASSICAL,
     model_options: dict[str, dict] | None = None,
     generator_checkpoint: str | None = None,
+    aware_checkpoint: str | None = None,
     oracle: bool = True,
     samples: int = 2,
     seed: int = 0,
@@ -47,8 +50,8 @@ def run(
     out = _out_dir(out_dir, "noise_models")
     dev = select_device(device)
     train, test = load_split(data, "train"), load_split(data, "test")
-    learned = GeneratorNoise.from_file(generator_checkpoint, dev) if generator_checkpoint else None
-    summary, per_image = nm.evaluate(train, test, models, model_options or {}, oracle, learned, samples, seed, batch, dev, out)
+    generators = nm.load_generators({nm.PNGAN: generator_checkpoint, nm.PNGAN_AWARE: aware_checkpoint}, dev)
+    summary, per_image = nm.evaluate(train, test, models, model_options or {}, oracle, generators, samples, seed, batch, dev, out)
     summary.update(samples=samples, dataset=sorted({str(p.meta.get("dataset")) for p in test}), run=run_info(dev, seed=seed))
     if per_image_file:
         Path(per_image_file).parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 The same denoiser, with the same schedule, is trained once on the real training pairs and once
 on each noise model's fake pairs made from the *same* clean training images; all are tested on
 the real test pairs. PGap = PSNR(trained on real) - PSNR(trained on fake): how much worse a
-denoiser gets when it learns from generated instead of real noise (lower is better).
+denoiser gets when it learns from generated instead of real noise (lower is better). Both
+generators are scored, the noise-aware one at each training image's camera setting; their fake
+pairs (fake/<model>/) are also what stage `finetune` mixes in.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pngan import noise_models as nm
 from pngan.data.patches import PairDataset, training_sets
 from pngan.data.prepared import given_or_smoke, load_split
 from pngan.denoise import score_denoiser
-from pngan.generate import GeneratorNoise
 from pngan.models.files import load_network_file
 from pngan.runtime import run_info, select_device, stable_seed
 from pngan.stages import smoke
@@ -33,6 +34,7 @@ def run(
     models: Sequence[str] = ("awgn", "awgn_fitted", "heteroscedastic", "camera_fitted"),
     model_options: dict[str, dict] | None = None,
     generator_checkpoint: str | None = None,
+    aware_checkpoint: str | None = None,
     oracle: bool = True,
     out_dir: str | None = None,
     metrics_file: str | None = None,
@@ -45,8 +47,8 @@ def run(
     device = select_device(cfg.device)
     train, test = load_split(data, "train"), load_split(data, "test")
     model_for = nm.fit_models(models, model_options or {}, train)
-    learned = GeneratorNoise.from_file(generator_checkpoint, device) if generator_checkpoint else None
-    model_for.update(nm.references(train, oracle, learned))
+    generators = nm.load_generators({nm.PNGAN: generator_checkpoint, nm.PNGAN_AWARE: aware_checkpoint}, device)
+    model_for.update(nm.references(train, oracle, generators))
     _, val = training_sets(data, cfg.crop, cfg.seed)
     sources = {REAL: train}
     for name, chooser in model_for.items():

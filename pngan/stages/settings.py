@@ -18,6 +18,7 @@ from typing import Any, Callable
 from pngan import noise
 from pngan import params as P
 from pngan.data.prepared import check_source
+from pngan.noise_models import REFERENCE, REFERENCE_KINDS
 from pngan.registry import check_arguments
 from pngan.stages.common import accepted
 from pngan.train.config import RuntimeConfig
@@ -65,11 +66,14 @@ def _prepare(values: dict[str, Any], where: str, params: dict[str, Any]) -> None
     check_source(values.get("source", "simulated"), values.get("root"), values.get("clean_dirs") or [], values.get("profiles", "all"))
 
 
-def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
+def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any], by_reference: bool = True) -> None:
     for name in values.get("models") or []:
-        kind = str(name).partition("@")[0]
+        kind, _, key = str(name).partition("@")
         if kind not in noise.REGISTRY:
             noise.REGISTRY.resolve(kind)  # raises, naming the known models
+        if key == REFERENCE and not (by_reference and kind in REFERENCE_KINDS):
+            allowed = ", ".join(f"{k}@{REFERENCE}" for k in REFERENCE_KINDS)
+            raise P.ParamsError(f"{where}: {name}: a reference level sets only {allowed}, and only the noise_models stage scores them")
     for kind, options in (values.get("model_options") or {}).items():
         if not isinstance(options, dict):
             raise P.ParamsError(f"{where}: model_options.{kind} must be a mapping of arguments, got {options!r}")
@@ -99,6 +103,6 @@ def _tables(values: dict[str, Any], where: str, params: dict[str, Any]) -> None:
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], str, dict[str, Any]], None]] = {
-    "prepare": _prepare, "noise_models": _noise_models, "pgap": _noise_models, "finetune": _finetune,
+    "prepare": _prepare, "noise_models": _noise_models, "pgap": lambda v, w, p: _noise_models(v, w, p, by_reference=False), "finetune": _finetune,
     "ablation": _ablation, "tables": _tables,
 }

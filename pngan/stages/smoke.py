@@ -22,6 +22,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
                       "crop": 32, "batch": 4, "steps": 6},
     "train_pngan": {"generator_kwargs": {"width": 8, "n_groups": 1, "n_mab": 1}, "discriminator_kwargs": {"width": 8},
                     "crop": 32, "batch": 2, "steps": 6},
+    "train_pngan_aware": {"generator_kwargs": {"width": 8, "depth": 1}, "discriminator_kwargs": {"width": 8}, "level_knots": 5,
+                          "crop": 32, "batch": 2, "steps": 6},
     "noise_models": {"samples": 2},
     "pgap": {"arch": "dncnn", "arch_kwargs": {"depth": 3, "width": 8}, "crop": 32, "batch": 4, "steps": 4, "val_every": 0},
     "finetune": {"starts": {"ridnet": None}, "fake_ratio": 0.5, "crop": 32, "batch": 4, "steps": 4, "val_every": 0},

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from pngan import paper as paper_numbers
+from pngan.errors import DataError
 from pngan.noise import LABELS
 from pngan.noise import label as noise_label
 from pngan.runtime import atomic_write_text
@@ -47,8 +48,11 @@ def need(data: dict[str, Any], path: str, source: str) -> Any:
 
 
 def _order(key: str) -> tuple[int, int]:
-    """Rows in LABELS order, a kind fitted per group just above the pooled kind."""
+    """Rows in LABELS order (a key listed there in its place), else a kind fitted per group just
+    above the pooled kind."""
     kind, _, group = key.partition("@")
+    if key in LABELS:
+        return list(LABELS).index(key), 0
     return (list(LABELS).index(kind) if kind in LABELS else len(LABELS), 0 if group else 1)
 
 
@@ -59,7 +63,7 @@ def noise_model_table(noise_models_metrics: str | Path) -> pd.DataFrame:
     for key in sorted(models, key=_order):
         m = models[key]
         row = {"model": noise_label(key), "key": key}
-        for metric in ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr"):
+        for metric in ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr", "leak", "real_leak"):
             row[metric] = need(m, metric, f"{noise_models_metrics} [models.{key}]")
         source = m.get("input")
         row["input"] = noise_label(source) if source else ""
@@ -70,21 +74,32 @@ def noise_model_table(noise_models_metrics: str | Path) -> pd.DataFrame:
 
 def noise_model_markdown(table: pd.DataFrame, images: int, samples: int, dataset: str) -> str:
     lines = [
-        "| noise model | AKLD ↓ | KLD ↓ | noise std /255 (real) | noisy PSNR dB (real) | input: its AKLD |",
-        "|---|---:|---:|---:|---:|---|",
+        "| noise model | AKLD ↓ | KLD ↓ | noise std /255 (real) | noisy PSNR dB (real) | content leak (real) | input: its AKLD |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in table.itertuples():
         inp = f"{r.input}: {r.input_akld:.3f}" if r.input else "—"
         lines.append(
             f"| {r.model} | {r.akld:.3f} | {r.kld:.3f} | {r.fake_std:.2f} ({r.real_std:.2f}) "
-            f"| {r.fake_psnr:.2f} ({r.real_psnr:.2f}) | {inp} |"
+            f"| {r.fake_psnr:.2f} ({r.real_psnr:.2f}) | {r.leak:.2f} ({r.real_leak:.2f}) | {inp} |"
         )
     lines.append("")
     lines.append(
         f"Test split of `{dataset}`: {images} images, {samples} draws per image and model; "
         "models fitted on the training split only. AKLD and KLD as defined in METHOD.md §2 "
-        "(lower is better); fakes clamped and rounded to 8 bit. The oracle is a reference, not a bound."
+        "(lower is better); fakes clamped and rounded to 8 bit. The oracle is a reference, not a bound. "
+        "Content leak: per image, the correlation between the local noise magnitude and the clean image's "
+        "gradient magnitude (METHOD.md §2; first draw), mean over images; a model that smooths the image scores high."
     )
+    if table["key"].str.endswith("@reference").any():
+        lines.append("")
+        lines.append(
+            "Camera-setting rows (`@camera`, the noise-aware PNGAN) take the level fitted on the training split for the "
+            "image's camera setting. Reference rows take a level estimated blindly (no clean image) from the noisy image "
+            "of *another* source image of the same camera setting (the next test image by name, or a training image "
+            "where the test split has none); the scored image's own noisy version is never used. All reference rows "
+            "use the same estimate per image."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -138,31 +153,56 @@ def _cell(scores: dict[str, Any]) -> str:
     return f"{scores['psnr']:.2f}/{scores['ssim_y']:.3f}"
 
 
+CONTROL = "real"  # the generator label of the fake_ratio-0 runs: real pairs only, the control every generator shares
+
+
 def finetune_runs(finetune_dir: str | Path, fake_ratios: Sequence[float]) -> dict[float, dict[str, Any]]:
-    """The finetune metrics of every ratio of the sweep (an error names a missing one)."""
-    return {float(r): read_json(Path(finetune_dir) / f"ratio_{r}.json") for r in fake_ratios}
+    """The finetune metrics of every ratio of the sweep (an error names a missing one, or one
+    written before the runs were per generator)."""
+    runs = {}
+    for r in fake_ratios:
+        path = Path(finetune_dir) / f"ratio_{r}.json"
+        runs[float(r)] = data = read_json(path)
+        if "runs" not in data and "denoisers" in data:
+            raise DataError(f"{path}: finetune metrics of the old format ('denoisers', one generator, no 'runs' per generator): "
+                            "rerun the finetune stage (dvc repro finetune) to rewrite them")
+    return runs
+
+
+def _generator(key: str) -> str:
+    """A generator's display name; the control's says what it is."""
+    return "real pairs only (control)" if key == CONTROL else noise_label(key)
 
 
 def denoising_markdown(runs: dict[float, dict[str, Any]], headline: float) -> str:
-    """Table 2 of the paper (denoising) with the kit's before/after rows at the headline fake ratio."""
+    """Table 2 of the paper (denoising) with the kit's rows at the headline fake ratio: each start
+    before fine-tuning, then fine-tuned (`*`) with each generator's pairs."""
     if headline not in runs:
         raise MissingMetric(f"tables.headline_fake_ratio {headline} is not in the finetune sweep {sorted(runs)}")
-    run = runs[headline]
-    sets = need(run, "test_sets", f"finetune ratio {headline}")
+    run, source = runs[headline], f"finetune ratio {headline}"
+    sets = need(run, "test_sets", source)
     columns = list(paper_numbers.DENOISING_DATASETS) + [n for n in sets if n not in paper_numbers.DENOISING_DATASETS]
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for method, scores in paper_numbers.DENOISING.items():
         cells = [f"{scores[c][0]:.2f}/{scores[c][1]:.3f}" if c in scores else "—" for c in columns]
         lines.append(f"| {method} (paper) | " + " | ".join(cells) + " |")
-    for label, result in need(run, "denoisers", f"finetune ratio {headline}").items():
-        name = result["arch"].replace("ridnet", "RIDNet").replace("dncnn", "DnCNN").replace("mirnet", "MIRNet").replace("mprnet", "MPRNet")
-        for when, suffix in (("before", ", kit, trained on real"), ("after", f"*, kit, fine-tuned (fake ratio {headline:g})")):
-            where = f"finetune ratio {headline} [{label}.{when}]"
-            cells = [_cell(need(result[when], c, where)) if c in sets else "not run²" for c in columns]
-            lines.append(f"| {name}{suffix} | " + " | ".join(cells) + " |")
+    by_start: dict[str, dict[str, dict[str, Any]]] = {}
+    for generator, results in need(run, "runs", source).items():
+        for label, result in results.items():
+            by_start.setdefault(label, {})[generator] = result
+    for label, results in by_start.items():
+        shared, first = next(iter(results.items()))  # every generator's run starts from the same scores
+        name = first["arch"].replace("ridnet", "RIDNet").replace("dncnn", "DnCNN").replace("mirnet", "MIRNet").replace("mprnet", "MPRNet")
+        rows = [(f"{name}, kit, trained on real", f"{shared}.{label}.before", first["before"])]
+        rows += [(f"{name}*, kit, fine-tuned (fake ratio {headline:g}) — {_generator(g)}", f"{g}.{label}.after", r["after"])
+                 for g, r in results.items()]
+        for row, where, scores in rows:
+            cells = [_cell(need(scores, c, f"{source} [{where}]")) if c in sets else "not run²" for c in columns]
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
     lines += ["", (
         "PSNR (RGB) / SSIM (Y channel of MATLAB's rgb2ycbcr, the authors' test protocol; RGB SSIM in the CSV). "
-        f"Kit rows: laptop-size networks, {run['steps']} fine-tuning steps; `*` = fine-tuned on real + PNGAN pairs. "
+        f"Kit rows: laptop-size networks, {run['steps']} fine-tuning steps; `*` = fine-tuned on real pairs mixed with "
+        "the named generator's pairs (at fake ratio 0: real pairs only). "
         "¹ no public ground truth: the denoised images are written in the benchmark's submission layout. "
         "² data set not selected: add it to `finetune.extra_test_sets` in params.yaml. "
         "MPRNet and MIRNet run at paper size only (configs/paper.yaml)."
@@ -171,22 +211,27 @@ def denoising_markdown(runs: dict[float, dict[str, Any]], headline: float) -> st
 
 
 def ablation_table(runs: dict[float, dict[str, Any]]) -> pd.DataFrame:
+    """One row per fake ratio, generator ('real' at ratio 0: the control they share), start and test set."""
     rows = []
     for ratio, run in sorted(runs.items()):
-        for label, result in run["denoisers"].items():
-            for test_set, gain in result["gain_psnr"].items():
-                rows.append({"fake_ratio": ratio, "denoiser": label, "test_set": test_set,
-                             "psnr_before": result["before"][test_set]["psnr"], "psnr_after": result["after"][test_set]["psnr"],
-                             "gain_psnr": gain})
+        for generator, results in need(run, "runs", f"finetune ratio {ratio}").items():
+            for label, result in results.items():
+                for test_set, gain in result["gain_psnr"].items():
+                    rows.append({"fake_ratio": ratio, "generator": generator, "denoiser": label, "test_set": test_set,
+                                 "psnr_before": result["before"][test_set]["psnr"], "psnr_after": result["after"][test_set]["psnr"],
+                                 "gain_psnr": gain})
     return pd.DataFrame(rows)
 
 
 def ablation_markdown(table: pd.DataFrame) -> str:
-    lines = ["| fake ratio | denoiser | test set | PSNR before | PSNR after | gain (dB) |", "|---:|---|---|---:|---:|---:|"]
+    lines = ["| fake ratio | generator | denoiser | test set | PSNR before | PSNR after | gain (dB) |",
+             "|---:|---|---|---|---:|---:|---:|"]
     for r in table.itertuples():
-        lines.append(f"| {r.fake_ratio:g} | {r.denoiser} | {r.test_set} | {r.psnr_before:.2f} | {r.psnr_after:.2f} | {r.gain_psnr:+.2f} |")
+        lines.append(f"| {r.fake_ratio:g} | {_generator(r.generator)} | {r.denoiser} | {r.test_set} | {r.psnr_before:.2f} "
+                     f"| {r.psnr_after:.2f} | {r.gain_psnr:+.2f} |")
     lines += ["", "Each row fine-tunes the same starting denoiser for the same number of steps; fake ratio 0 "
-              "fine-tunes on real pairs only (the control for 'more real fine-tuning'), 1 on PNGAN pairs only."]
+              "fine-tunes on real pairs only (the control for 'more real fine-tuning', shared by both generators), "
+              "1 on the generator's pairs only."]
     return "\n".join(lines) + "\n"
 
 
@@ -233,8 +278,8 @@ def run(
     runs = finetune_runs(finetune_dir, fake_ratios)
     ablation = ablation_table(runs)
     paper_md = ("### Noise generation (paper Table 1)\n\n" + pgap_md + "\n### Denoising (paper Table 2)\n\n"
-                + denoising_markdown(runs, float(headline_fake_ratio)) + "\n### Fine-tuning ablation: share of PNGAN pairs\n\n"
-                + ablation_markdown(ablation))
+                + denoising_markdown(runs, float(headline_fake_ratio))
+                + "\n### Fine-tuning ablation: share of generated pairs, per generator\n\n" + ablation_markdown(ablation))
     _write(out, "paper_tables", paper_md, pgap_table)
     ablation.to_csv(out / "finetune_ablation.csv", index=False, float_format="%.6g")
     return {"noise_models": noise_md, "paper_tables": paper_md, "noise_models_table": table, "ablation": ablation}

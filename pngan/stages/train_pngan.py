@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pngan.models.files import load_network_file
-from pngan.data.prepared import given_or_smoke
-from pngan.stages import smoke
-from pngan.stages.common import out_dir as _out_dir
-from pngan.stages.training import denoiser_file, train_generator
+from pngan.stages.training import run_generator_stage
 from pngan.train.config import GanConfig
 
 SECTIONS = ("runtime", "train_pngan")
@@ -24,8 +20,4 @@ CONFIG = GanConfig
 def run(data_dir: str | None = None, denoiser_checkpoint: str | None = None, out_dir: str | None = None,
         metrics_file: str | None = None, plots_dir: str | None = None, **settings: Any) -> dict[str, Any]:
     """Train PNGAN with the `train_pngan` settings; returns (and writes) the run summary."""
-    data = given_or_smoke(data_dir, smoke.settings("prepare"))
-    out = _out_dir(out_dir, "train_pngan")
-    cfg = GanConfig.from_dict(settings, "train_pngan")
-    denoiser, _ = load_network_file(denoiser_file(denoiser_checkpoint), "denoiser")
-    return train_generator(cfg, denoiser, data, out, plots_dir=plots_dir, metrics_file=metrics_file)
+    return run_generator_stage("train_pngan", settings, data_dir, denoiser_checkpoint, out_dir, metrics_file=metrics_file, plots_dir=plots_dir)

@@ -1,0 +1,110 @@
+"""The noise-model table's protocols: reference mode (the level from another image of the camera
+setting, the same estimate for the generator and its classical counterparts) and content leak."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pngan import noise
+from pngan import noise_models as nm
+from pngan.data.pairs import ArrayImage, Pair
+from pngan.errors import DataError, ParamsError
+from pngan.noise.base import NoiseModel
+from pngan.noise.level import NoiseLevel
+from pngan.stages.settings import CHECKS
+
+
+def _pair(name: str, source: str, setting: str, std: float = 10.0, size: int = 48, seed: int = 0) -> Pair:
+    rng = np.random.default_rng(seed)
+    clean = np.tile(np.linspace(60, 190, size, dtype=np.float64)[None, :, None], (size, 1, 3)).round().astype(np.uint8)
+    noisy = np.clip(clean + rng.normal(0, std, clean.shape), 0, 255).round().astype(np.uint8)
+    return Pair(name, ArrayImage(f"noisy {name}", lambda a=noisy: a), ArrayImage(f"clean {name}", lambda a=clean: a),
+                {"profile": setting, "source": source})
+
+
+def test_a_reference_is_another_source_image_of_the_same_setting():
+    test = [_pair("a_0", "a", "iso800"), _pair("a_1", "a", "iso800"), _pair("b_0", "b", "iso800"), _pair("c_0", "c", "iso3200")]
+    train = [_pair("t_0", "t", "iso3200"), _pair("u_0", "u", "iso100")]
+    assert nm.reference_of(test[0], test, train).name == "b_0"  # not its own crop a_1
+    assert nm.reference_of(test[2], test, train).name == "a_0"  # wraps around, by name
+    # c_0 is alone in its setting in the test split: a training image of that setting, never c_0
+    assert nm.reference_of(test[3], test, train).name == "t_0"
+    with pytest.raises(DataError, match="no other image of camera setting iso3200"):
+        nm.reference_of(test[3], test, [])
+
+
+def test_reference_rows_share_one_estimate_per_image():
+    test = [_pair("a_0", "a", "iso800", std=6.0, seed=1), _pair("b_0", "b", "iso800", std=6.0, seed=2),
+            _pair("c_0", "c", "iso3200", std=20.0, seed=3), _pair("d_0", "d", "iso3200", std=20.0, seed=4)]
+    seen = []
+
+    def estimate(noisy):
+        seen.append(noisy)
+        return NoiseLevel.from_table((0.0, 1.0), [[float(noisy.std()) / 255] * 2, [0.02, 0.04], [0.03, 0.03]])
+
+    chosen, refs = nm.reference_models(["heteroscedastic@reference", "awgn@reference"], test, [], estimate, None)
+    assert refs == {"a_0": "b_0", "b_0": "a_0", "c_0": "d_0", "d_0": "c_0"}
+    assert len(seen) == 4  # one estimate per reference image, shared by every reference row
+    level = chosen["heteroscedastic@reference"](test[0]).level
+    assert level.sigma[1] == (0.02, 0.04)
+    flat = chosen["awgn@reference"](test[0]).level
+    reference = test[1].noisy.load()
+    assert flat.mean_std() == pytest.approx(level.mean_std(reference), rel=1e-9)
+    assert all(len(set(row)) == 1 for row in flat.sigma) and len({row[0] for row in flat.sigma}) == 1  # one std
+    with pytest.raises(ValueError, match="a reference level sets only"):
+        nm.reference_models(["correlated@reference"], test, [], estimate, None)
+
+
+def test_reference_models_are_not_fitted_on_training_pairs():
+    with pytest.raises(ValueError, match="only the noise-model table scores"):
+        nm.fit_models(["heteroscedastic@reference"], {}, [])
+
+
+def test_settings_allow_reference_models_only_in_the_noise_model_table():
+    CHECKS["noise_models"]({"models": ["heteroscedastic@reference", "awgn@reference"]}, "params.yaml [noise_models]", {})
+    with pytest.raises(ParamsError, match="a reference level sets only"):
+        CHECKS["noise_models"]({"models": ["correlated@reference"]}, "params.yaml [noise_models]", {})
+    with pytest.raises(ParamsError, match="only the noise_models stage"):
+        CHECKS["pgap"]({"models": ["heteroscedastic@reference"]}, "params.yaml [pgap]", {})
+
+
+def test_reference_keys_have_their_own_labels():
+    assert noise.label("awgn@reference") == "AWGN, σ from a reference image"
+    assert "reference image" in noise.label("pngan_aware@reference")
+    assert noise.label("heteroscedastic@camera") == "Heteroscedastic Gaussian, fitted per camera setting"
+
+
+class _Blurred(NoiseModel):
+    """A 'generator' that smooths the image and adds white noise: its noise carries the edges."""
+
+    name = "blurred"
+
+    def _sample(self, clean, generator):
+        smooth = torch.nn.functional.avg_pool2d(clean, 5, stride=1, padding=2, count_include_pad=False)
+        return smooth + 0.02 * torch.randn(clean.shape, generator=generator)
+
+
+def _edges_pair() -> Pair:
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64, 3), 60, np.uint8)
+    clean[:, 32:] = 200
+    clean[20:44, 10:20] = 150
+    noisy = np.clip(clean + rng.normal(0, 5, clean.shape), 0, 255).round().astype(np.uint8)
+    return Pair("edges", ArrayImage("noisy", lambda: noisy), ArrayImage("clean", lambda: clean), {})
+
+
+def test_content_leak_is_scored_and_catches_a_smoothing_model():
+    pair = _edges_pair()
+    awgn, _ = nm.score_pair(noise.build("awgn", sigma=5 / 255), pair, 2, 0, 2, torch.device("cpu"))
+    blurred, _ = nm.score_pair(_Blurred(), pair, 2, 0, 2, torch.device("cpu"))
+    assert abs(awgn["leak"]) < 0.2 and abs(awgn["real_leak"]) < 0.2  # white noise of one level
+    assert blurred["leak"] > 0.6 > awgn["leak"] + 0.4
+    assert blurred["real_leak"] == awgn["real_leak"]  # the real noise's value does not depend on the model
+
+
+def test_a_generator_file_of_the_wrong_kind_is_refused(generator_file):
+    with pytest.raises(DataError, match="not a noise-aware generator file"):
+        nm.load_generators({nm.PNGAN_AWARE: str(generator_file)}, torch.device("cpu"))
+    assert set(nm.load_generators({nm.PNGAN: str(generator_file), nm.PNGAN_AWARE: None}, torch.device("cpu"))) == {nm.PNGAN}
