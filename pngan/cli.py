@@ -49,30 +49,25 @@ def _finish(summary: dict[str, Any], path: Path | None) -> None:
 
 
 def cmd_train_pngan(args: argparse.Namespace) -> int:
-    from pngan.data.patches import training_sets
-    from pngan.models.files import load_network_file
-    from pngan.train.config import GanConfig
-    from pngan.train.gan import train_pngan
-
-    values, where = _settings(args)
-    cfg = GanConfig.from_dict(values, where)
-    denoiser, _ = load_network_file(args.denoiser, "denoiser")
-    train, val = training_sets(args.data, cfg.crop, cfg.seed)
-    _finish(train_pngan(cfg, train, val, denoiser, args.out), args.summary)
-    return 0
+    return _train_generator(args, aware=False)
 
 
 def cmd_train_pngan_aware(args: argparse.Namespace) -> int:
+    return _train_generator(args, aware=True)
+
+
+def _train_generator(args: argparse.Namespace, aware: bool) -> int:
+    """Either generator, on a prepared data set, aligned through the given D_d."""
     from pngan.data.patches import training_sets
     from pngan.models.files import load_network_file
-    from pngan.train.aware import train_pngan_aware
-    from pngan.train.config import AwareGanConfig
+    from pngan.train import AwareGanConfig, GanConfig, train_pngan, train_pngan_aware
 
+    config, train_with = (AwareGanConfig, train_pngan_aware) if aware else (GanConfig, train_pngan)
     values, where = _settings(args)
-    cfg = AwareGanConfig.from_dict(values, where)
+    cfg = config.from_dict(values, where)
     denoiser, _ = load_network_file(args.denoiser, "denoiser")
     train, val = training_sets(args.data, cfg.crop, cfg.seed)
-    _finish(train_pngan_aware(cfg, train, val, denoiser, args.out), args.summary)
+    _finish(train_with(cfg, train, val, denoiser, args.out), args.summary)
     return 0
 
 

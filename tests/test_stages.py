@@ -132,7 +132,7 @@ def _metrics(tmp_path, models):
     return path
 
 
-ROW = {"akld": 0.5, "kld": 0.1, "fake_std": 10.0, "real_std": 11.0, "fake_psnr": 28.0, "real_psnr": 27.5}
+ROW = {"akld": 0.5, "kld": 0.1, "fake_std": 10.0, "real_std": 11.0, "fake_psnr": 28.0, "real_psnr": 27.5, "leak": 0.3, "real_leak": 0.1}
 
 
 def test_noise_table_orders_rows_and_shows_the_input_score(tmp_path):
@@ -141,6 +141,18 @@ def test_noise_table_orders_rows_and_shows_the_input_score(tmp_path):
     assert list(table["key"]) == ["oracle", "pngan", "awgn"]
     md = tables.noise_model_markdown(table, 3, 2, "x")
     assert "| PNGAN (this kit) | 0.500 |" in md and "AWGN σ = 50/255 (the paper's Setting 1 input): 2.000" in md
+    assert "| 0.30 (0.10) |" in md  # content leak (real)
+    assert "another* source image" not in md  # the reference protocol only under a table with reference rows
+
+
+def test_noise_table_puts_each_reference_row_beside_its_camera_row_and_states_the_protocol(tmp_path):
+    keys = ["awgn", "heteroscedastic@reference", "pngan", "heteroscedastic@camera", "pngan_aware@reference", "oracle",
+            "awgn@reference", "pngan_aware"]
+    table = tables.noise_model_table(_metrics(tmp_path, {k: ROW for k in keys}))
+    assert list(table["key"]) == ["oracle", "pngan_aware", "pngan_aware@reference", "pngan", "heteroscedastic@camera",
+                                  "heteroscedastic@reference", "awgn@reference", "awgn"]
+    md = tables.noise_model_markdown(table, 3, 2, "x")
+    assert "of *another* source image of the same camera setting" in md and "never used" in md
 
 
 def test_tables_fail_loudly_on_a_missing_metric(tmp_path):

@@ -2,38 +2,71 @@
 each family of the development pairs (`../shared/data/real_pairs_dev`, in this repository's
 workspace only). The numbers are read from each experiment's metrics files, never typed.
 
-Run the experiments first (about 25 minutes each on 2 CPU cores), then this script:
+Run the experiments first (about 30 minutes each on 2 CPU cores), then this script:
 
     dvc exp run --temp -n dev-sidd-small -S prepare.source=generic \\
         -S prepare.root=../shared/data/real_pairs_dev/SIDD_small
-    python tools/dev_runs_report.py
+    # the same for dev-polyu (PolyU) and dev-nam-cc60 (Nam_CC60)
+    python tools/dev_runs_report.py            # or --out - to print it only
+
+The pooled SIDD family (dev-sidd-all) reads one generic folder of links to the SIDD_small,
+SIDD_medium and SIDD_misc pairs (no two of their names clash; the reader follows links).
+Link with absolute paths, and name the folder sidd_all (the folder's name is the data set's):
+
+    mkdir -p /tmp/sidd_all/clean /tmp/sidd_all/noisy
+    for f in SIDD_small SIDD_medium SIDD_misc; do for r in clean noisy; do
+        ln -s "$PWD"/../shared/data/real_pairs_dev/$f/$r/* /tmp/sidd_all/$r/; done; done
+    dvc exp run --temp -n dev-sidd-all -S prepare.source=generic -S prepare.root=/tmp/sidd_all
 
 A family whose experiment is missing is left out; a stage an experiment did not run (its
-metrics file unchanged from the commit it started from) is shown as "not run".
+metrics file unchanged from the commit it started from), or a model or metric its metrics do
+not have (an experiment from before it was added), is shown as "not run".
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from pathlib import Path
 
-FAMILIES = {"SIDD_small": "dev-sidd-small", "PolyU": "dev-polyu", "Nam_CC60": "dev-nam-cc60"}
+FAMILIES = {
+    "SIDD_small": "dev-sidd-small",
+    "SIDD (all dev pairs)": "dev-sidd-all",
+    "PolyU": "dev-polyu",
+    "Nam_CC60": "dev-nam-cc60",
+}
+# Generators first, then the classical models; each @reference row after its counterpart.
 MODELS = {
+    "pngan_aware": "noise-aware PNGAN, camera setting's level",
+    "pngan_aware@reference": "noise-aware PNGAN, reference level",
     "pngan": "PNGAN",
     "camera_fitted": "camera pipeline, fitted",
     "camera_random": "camera pipeline, random ranges",
     "heteroscedastic@camera": "heteroscedastic per camera/ISO",
+    "heteroscedastic@reference": "heteroscedastic, reference level",
     "heteroscedastic": "heteroscedastic, fitted",
     "correlated": "correlated Gaussian, fitted",
     "awgn_fitted": "AWGN, σ fitted",
+    "awgn@reference": "AWGN, σ from reference",
     "awgn": "AWGN σ = 50/255",
 }
-PGAP_SHOWN = {"pngan": "PNGAN", "camera_fitted": "camera fitted", "heteroscedastic": "heteroscedastic"}
+GENERATORS = {"real": "real pairs only", "pngan": "PNGAN", "pngan_aware": "noise-aware"}  # finetune runs
+PGAP_SHOWN = {"pngan_aware": "noise-aware", "pngan": "PNGAN", "camera_fitted": "camera fitted", "heteroscedastic": "heteroscedastic"}
 RATIOS = ("0", "0.5", "1")
 NOT_RUN = "not run"
 # The noise-model metrics, by the stage's name then (`generate` until it was renamed `noise_models`).
 NOISE_MODELS_METRICS = ("reports/metrics/noise_models.json", "reports/metrics/generate.json")
+PROTOCOL = (
+    "Every model is fitted (each generator trained) on the training split only and scored on the held-out "
+    "test blocks (split by scene), each noised as many times as the table below says. Cells: AKLD ↓ / noise "
+    "std /255 (real) / content leak (real), the leak being the correlation of the local noise magnitude with "
+    "the clean image's gradient. \"Camera setting's level\" and \"per camera/ISO\": the level fitted on the "
+    "training split for the image's camera setting. \"Reference level\" (and σ from reference): a level "
+    "estimated blindly from the noisy image of another source image of the same camera setting (the next "
+    "test image by name, or a training image where the test split has none), never from the scored image's "
+    "own noisy version."
+)
 
 
 def git(*args: str) -> str | None:
@@ -57,21 +90,31 @@ def noise_models_metrics(ref: str) -> dict | None:
     return next((found for path in NOISE_MODELS_METRICS if (found := metrics(ref, path)) is not None), None)
 
 
+def noise_cell(m: dict | None) -> str:
+    if m is None:
+        return NOT_RUN
+    leak = f"{m['leak']:.2f} ({m['real_leak']:.2f})" if "leak" in m else NOT_RUN
+    return f"{m['akld']:.3f} / {m['fake_std']:.1f} ({m['real_std']:.1f}) / {leak}"
+
+
 def pgap_cell(pgap: dict | None) -> str:
     if pgap is None:
         return NOT_RUN
     scores = pgap.get("models", pgap)
-    shown = ", ".join(f"{label} {scores[m]['pgap']:+.2f}" for m, label in PGAP_SHOWN.items())
+    shown = ", ".join(f"{label} " + (f"{scores[m]['pgap']:+.2f}" if m in scores else NOT_RUN) for m, label in PGAP_SHOWN.items())
     return f"real-trained {scores['real']['psnr']:.2f} dB; PGap {shown}"
 
 
 def finetune_cell(ref: str) -> str:
+    """Gain per ratio and generator; the old format (`denoisers`: PNGAN's runs, or real pairs only at 0) too."""
     parts = []
     for ratio in RATIOS:
         run = metrics(ref, f"reports/metrics/finetune/ratio_{ratio}.json")
         if run:
-            gains = ", ".join(f"{name} {next(iter(d['gain_psnr'].values())):+.2f}" for name, d in run["denoisers"].items())
-            parts.append(f"ratio {ratio}: {gains}")
+            runs = run.get("runs") or {("real" if float(ratio) == 0 else "pngan"): run["denoisers"]}
+            for generator, starts in runs.items():
+                gains = ", ".join(f"{name} {next(iter(d['gain_psnr'].values())):+.2f}" for name, d in starts.items())
+                parts.append(f"ratio {ratio}, {GENERATORS.get(generator, generator)}: {gains}")
     return "; ".join(parts) or NOT_RUN
 
 
@@ -83,21 +126,24 @@ def report() -> str:
         "# The default pipeline on the real development pairs",
         "",
         "Each column: `dvc exp run --temp -n dev-<family> -S prepare.source=generic -S prepare.root=../shared/data/real_pairs_dev/<family>`",
+        "(the pooled SIDD column: a folder of links to the SIDD_small, SIDD_medium and SIDD_misc pairs, see tools/dev_runs_report.py)",
         "with every other setting as in params.yaml at the commit named below; written by `python tools/dev_runs_report.py` from each",
-        "experiment's metrics files. Held-out test blocks (split by scene), 10 draws per block and model.",
+        "experiment's metrics files.",
         "",
-        "| noise model | " + " | ".join(f"{f}: AKLD ↓ / noise std (real)" for f in fams) + " |",
+        "| noise model | " + " | ".join(f"{f}: AKLD ↓ / std (real) / leak (real)" for f in fams) + " |",
         "|---|" + "---:|" * len(fams),
     ]
     for model, label in MODELS.items():
-        cells = [generated[f]["models"].get(model) for f in fams]
-        lines.append(f"| {label} | " + " | ".join(f"{c['akld']:.3f} / {c['fake_std']:.1f} ({c['real_std']:.1f})" if c else "—" for c in cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(noise_cell(generated[f]["models"].get(model)) for f in fams) + " |")
     started = [(git("log", "-1", "--format=%h (%cs)", f"{runs[f]}^") or "?").strip() for f in fams]
     lines += [
+        "",
+        PROTOCOL,
         "",
         "| | " + " | ".join(fams) + " |",
         "|---|" + "---|" * len(fams),
         "| test blocks | " + " | ".join(str(generated[f].get("images")) for f in fams) + " |",
+        "| draws per block and model | " + " | ".join(str(generated[f].get("samples")) for f in fams) + " |",
         "| kit commit the run started from | " + " | ".join(started) + " |",
         "| PGap (DnCNN) | " + " | ".join(pgap_cell(metrics(runs[f], "reports/metrics/pgap.json")) for f in fams) + " |",
         "| fine-tuning gain (dB) | " + " | ".join(finetune_cell(runs[f]) for f in fams) + " |",
@@ -106,8 +152,12 @@ def report() -> str:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="reports/dev_runs.md", help="file to write ('-': print only); default %(default)s")
+    out = parser.parse_args().out
     if not any(experiment_ref(name) for name in FAMILIES.values()):
-        raise SystemExit(f"no experiment named {', '.join(FAMILIES.values())} here: run them first; reports/dev_runs.md left as it is")
+        raise SystemExit(f"no experiment named {', '.join(FAMILIES.values())} here: run them first; nothing written")
     text = report()
-    Path("reports/dev_runs.md").write_text(text)
-    print(text)
+    if out != "-":
+        Path(out).write_text(text)
+    print(text, end="")
