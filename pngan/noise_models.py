@@ -164,9 +164,10 @@ def reference_estimator(train: Sequence[Pair], condition: LevelCondition | None)
 def reference_models(names: Sequence[str], test: Sequence[Pair], train: Sequence[Pair], estimate: Callable[[np.ndarray], NoiseLevel],
                      aware: NoiseModel | None) -> tuple[dict[str, Chooser], dict[str, str]]:
     """Reference mode: each test pair's level is estimated blindly from its reference
-    (`reference_of`; the training split only where the test split has none), and sets `kind@reference` (heteroscedastic: the estimated level function;
-    awgn: one std, its RMS over the reference's pixels) and the noise-aware generator
-    ('pngan_aware@reference'). Returns the choosers and each pair's reference name."""
+    (`reference_of`; the training split only where the test split has none) and sets
+    `kind@reference` (heteroscedastic: the estimated level function; awgn: one std, its RMS over
+    the reference's pixels) and the noise-aware generator ('pngan_aware@reference'). Returns the
+    choosers and each pair's reference name."""
     chosen = {p.name: reference_of(p, test, train) for p in test}
     levels: dict[str, NoiseLevel] = {}
     for ref in chosen.values():

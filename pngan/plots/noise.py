@@ -51,11 +51,11 @@ def _select_channel(values: np.ndarray, channel: int | None) -> np.ndarray:
 
 # (panel title, x label) of `statistics_overview`'s panels.
 _OVERVIEW = {
-    "std_ratio": ("Noise level", "noise std ÷ {reference}'s (same image)"),
-    "lag1": ("Spatial correlation", "lag-1 autocorrelation (mean of h, v)"),
+    "std_ratio": ("Noise level", "std ÷ {reference}'s (same image)"),
+    "lag1": ("Spatial correlation", "lag-1 autocorr. (h, v mean)"),
     "corr_rb": ("Colour correlation", "R–B noise correlation"),
     "excess_kurtosis": ("Tails", "excess kurtosis (0 = Gaussian)"),
-    "leak": ("Content leak", "corr(local noise magnitude, clean gradient)"),
+    "leak": ("Content leak", "corr(noise level, edges)"),
 }
 
 
@@ -101,7 +101,7 @@ def statistics_overview(per_image: pd.DataFrame, reference: str | None = None) -
         raise ValueError(f"reference '{reference}' is not a model of per_image ({names})")
     values = _overview_values(per_image, reference)
     palette = sns.color_palette("colorblind")
-    fig = constrained_figure(11, 0.32 * len(names) + 1.5)
+    fig = constrained_figure(2.6 * len(_OVERVIEW), 0.32 * len(names) + 1.5)
     axes = fig.subplots(1, len(_OVERVIEW), sharey=True)
     rng = np.random.default_rng(0)  # dot jitter only
     for ax, (key, (title, xlabel)) in zip(axes, _OVERVIEW.items()):
@@ -187,6 +187,14 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str 
     return fig
 
 
+def _channel_level_axes(axes: Any) -> None:
+    """Titles and labels of a noise-std-against-intensity figure with one panel per channel."""
+    for c, ax in enumerate(axes):
+        ax.set(title=f"{CHANNELS[c]} channel", xlabel="clean intensity x (8-bit levels)", xlim=(0, 255))
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("noise std (8-bit levels)")
+
+
 @styled
 def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
     """Noise level functions: noise std against clean intensity, one panel per channel.
@@ -204,12 +212,7 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
         nlf = stats[name].noise_level()
         for c, ax in enumerate(axes):
             ax.plot(nlf.intensity[c] * 255.0, nlf.std[c] * 255.0, markersize=3, label=name, **styles[name])
-    for c, ax in enumerate(axes):
-        ax.set_title(f"{CHANNELS[c]} channel")
-        ax.set_xlabel("clean intensity x (8-bit levels)")
-        ax.set_xlim(0, 255)
-        ax.set_ylim(bottom=0)
-    axes[0].set_ylabel("noise std (8-bit levels)")
+    _channel_level_axes(axes)
     min_count = min(s.nlf_min_count for s in stats.values())
     fig.suptitle(f"Noise level function, all pixels of {_images_note(stats)} "
                  f"(intensity bins with < {min_count} pixels hidden)")
@@ -229,12 +232,7 @@ def level_functions(levels: Mapping[str, Any]) -> Figure:
         level = levels[name]
         for c, ax in enumerate(axes):
             ax.plot(np.asarray(level.knots) * 255.0, np.asarray(level.sigma[c]) * 255.0, label=name, **styles[name])
-    for c, ax in enumerate(axes):
-        ax.set_title(f"{CHANNELS[c]} channel")
-        ax.set_xlabel("clean intensity x (8-bit levels)")
-        ax.set_xlim(0, 255)
-        ax.set_ylim(bottom=0)
-    axes[0].set_ylabel("noise std (8-bit levels)")
+    _channel_level_axes(axes)
     fig.suptitle("Noise level functions fitted on the training split, per camera setting")
     legend_below(fig, axes[0], min(len(names), 5))
     return fig

@@ -25,17 +25,15 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from pngan.data.pairs import Pair
-from pngan.runtime import keyed_generator
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
-from pngan.runtime import autocast
+from pngan.runtime import autocast, keyed_generator
 from pngan.train import loop
-from pngan.train.loop import STREAM_INPUT_NOISE, NanGuard, Runtime
 from pngan.train.config import AwareGanConfig
-from pngan.train.distributed import distributed
-from pngan.train.gan import AdversarialTask
+from pngan.train.gan import AdversarialTask, run_adversarial
+from pngan.train.loop import STREAM_INPUT_NOISE, NanGuard, Runtime
 
 UNGROUPED = "other"  # the validation group name of pairs without camera metadata
 
@@ -154,10 +152,7 @@ def train_pngan_aware(
     torchrun support). `train_dataset` / `val_set` are `PairDataset`s (their `pairs` carry the
     metadata the camera settings come from); the levels are fitted on `train_dataset`'s pairs."""
     condition = fit_condition(cfg, train_dataset.pairs)  # before seeding: the networks' initial weights do not depend on it
-    with distributed(cfg.device) as ctx, loop.seeded(cfg):
-        runtime = loop.make_runtime(cfg, ctx)
-        guard = NanGuard(cfg.nan_patience, ctx)
-        val = None if val_set is None else LevelPairs(val_set, condition)
-        task = AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg)
-        return loop.run(task, cfg, runtime, LevelPairs(train_dataset, condition), out_dir, guard)
+    val = None if val_set is None else LevelPairs(val_set, condition)
+    return run_adversarial(cfg, lambda runtime, guard: AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg),
+                           LevelPairs(train_dataset, condition), out_dir)
 

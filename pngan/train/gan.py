@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -370,10 +370,16 @@ def train_pngan(
     optional feature network for the perceptual term.
     Under torchrun each process trains a replica on its own batches (batch = per process).
     """
+    if cfg.input_noise_fixed:
+        train_dataset = with_fixed_input(train_dataset, cfg)
+    return run_adversarial(cfg, lambda runtime, guard: PnganTask(cfg, runtime, denoiser, val_set, guard, vgg), train_dataset, out_dir)
+
+
+def run_adversarial(cfg: GanConfig, make_task: Callable[[Runtime, NanGuard], AdversarialTask], train_dataset: Dataset,
+                    out_dir: str | Path) -> dict[str, Any]:
+    """One adversarial training run of either generator: the task made and trained under the
+    run's seed, device and (under torchrun) process group."""
     with distributed(cfg.device) as ctx, loop.seeded(cfg):
         runtime = loop.make_runtime(cfg, ctx)
         guard = NanGuard(cfg.nan_patience, ctx)
-        task = PnganTask(cfg, runtime, denoiser, val_set, guard, vgg)
-        if cfg.input_noise_fixed:
-            train_dataset = with_fixed_input(train_dataset, cfg)
-        return loop.run(task, cfg, runtime, train_dataset, out_dir, guard)
+        return loop.run(make_task(runtime, guard), cfg, runtime, train_dataset, out_dir, guard)
