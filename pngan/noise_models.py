@@ -16,6 +16,7 @@ which other images or models are in the run.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -42,8 +43,8 @@ PNGAN_AWARE = "pngan_aware"
 REFERENCE = "reference"  # `kind@reference`: the level comes from another noisy image of the camera setting
 REFERENCE_KINDS = ("awgn", "heteroscedastic")  # the classical models a reference level sets
 REFERENCE_PROTOCOL = ("level estimated blindly (no clean image) from the noisy image of another source image of the same camera "
-                      "setting: the next test image by name, or a training image where the test split has none; never the scored "
-                      "image's own noisy version or another crop of it")
+                      "setting (the next test image by name, or a training image where the test split has none; failing both, the same "
+                      "camera at the nearest ISO, then any camera); never the scored image's own noisy version or another crop of it")
 METRICS = ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr", "leak", "real_leak")
 CLASSICAL = ("awgn", "awgn_fitted", "heteroscedastic", "correlated", "camera_random", "camera_fitted")
 
@@ -138,17 +139,33 @@ def load_generators(files: dict[str, str | None], device: torch.device) -> dict[
 
 
 def reference_of(pair: Pair, test: Sequence[Pair], train: Sequence[Pair] = ()) -> Pair:
-    """The reference of a test pair in reference mode: a noisy image of its camera setting from
-    another source image, never its own noisy image nor another crop of it. The next such test
-    image by name; when its setting has none in the test split, one of the training split (only
-    its noisy image is read)."""
-    setting, source = camera_setting(pair.meta), pair.meta.get("source", pair.name)
-    for pool in (test, train):
-        candidates = sorted((p for p in pool if camera_setting(p.meta) == setting and p.meta.get("source", p.name) != source),
-                            key=lambda p: p.name)
-        if candidates:
-            return next((p for p in candidates if p.name > pair.name), candidates[0])
-    raise DataError(f"reference mode: no other image of camera setting {setting} than test image {pair.name}'s own source to take a reference from")
+    """The reference of a test pair in reference mode: the noisy image of another source image,
+    never its own noisy image nor another crop of it. The closest camera setting available wins:
+    the same setting, else the same camera, else any camera (real data sets have settings met in
+    one scene only); then the nearest ISO; then the test split before the training split (only
+    its noisy image is read); then the next image by name."""
+    source = pair.meta.get("source", pair.name)
+    ranked = sorted((_setting_distance(pair.meta, p.meta), _iso_gap(pair.meta, p.meta), split, p.name, p)
+                    for split, pool in enumerate((test, train)) for p in pool if p.meta.get("source", p.name) != source)
+    if ranked:
+        best = [entry[-1] for entry in ranked if entry[:3] == ranked[0][:3]]  # sorted by name
+        return next((p for p in best if p.name > pair.name), best[0])
+    raise DataError(f"reference mode: test image {pair.name} has no image of another source to take a reference from")
+
+
+def _setting_distance(meta: dict[str, Any], other: dict[str, Any]) -> int:
+    """0: the same camera setting; 1: the same camera (or profile family), another ISO; 2: anything else."""
+    if camera_setting(meta) == camera_setting(other):
+        return 0
+    return 1 if meta.get("camera") is not None and meta.get("camera") == other.get("camera") else 2
+
+
+def _iso_gap(meta: dict[str, Any], other: dict[str, Any]) -> float:
+    """How far apart two ISOs are, in stops (0 when either is unknown)."""
+    try:
+        return abs(math.log2(float(meta["iso"]) / float(other["iso"])))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return 0.0
 
 
 def reference_estimator(train: Sequence[Pair], condition: LevelCondition | None) -> Callable[[np.ndarray], NoiseLevel]:
@@ -269,7 +286,9 @@ def evaluate(train: Sequence[Pair], test: Sequence[Pair], models: Sequence[str],
         estimate = reference_estimator(train, getattr(aware, "condition", None))
         chosen, reference_names = reference_models(by_reference, test, train, estimate, aware)
         model_for.update(chosen)
-        params.update({name: {"protocol": REFERENCE_PROTOCOL} for name in chosen})
+        settings = {p.name: camera_setting(p.meta) for p in (*test, *train)}
+        elsewhere = sum(settings[ref] != settings[image] for image, ref in reference_names.items())
+        params.update({name: {"protocol": REFERENCE_PROTOCOL, "images_with_a_reference_of_another_setting": elsewhere} for name in chosen})
     rows = []
     for name, model in model_for.items():
         rows += score_model(name, model, test, samples, seed, batch, device, keep_dir)

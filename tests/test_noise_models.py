@@ -31,8 +31,24 @@ def test_a_reference_is_another_source_image_of_the_same_setting():
     assert nm.reference_of(test[2], test, train).name == "a_0"  # wraps around, by name
     # c_0 is alone in its setting in the test split: a training image of that setting, never c_0
     assert nm.reference_of(test[3], test, train).name == "t_0"
-    with pytest.raises(DataError, match="no other image of camera setting iso3200"):
-        nm.reference_of(test[3], test, [])
+    # no other image of its setting anywhere: another setting, never its own source
+    assert nm.reference_of(test[3], test, []).name in {"a_0", "a_1", "b_0"}
+    with pytest.raises(DataError, match="no image of another source"):
+        nm.reference_of(test[0], test[:2], [])
+
+
+def _camera_pair(name: str, camera: str, iso: int) -> Pair:
+    pair = _pair(name, name, "unused")
+    return Pair(pair.name, pair.noisy, pair.clean, {"camera": camera, "iso": iso, "source": name})
+
+
+def test_without_its_setting_a_reference_comes_from_the_same_camera_at_the_nearest_iso():
+    test = [_camera_pair("s_800", "S6", 800), _camera_pair("s_3200", "S6", 3200), _camera_pair("n_1600", "N6", 1600),
+            _camera_pair("g_1600", "GP", 1600)]
+    train = [_camera_pair("s_t_100", "S6", 100), _camera_pair("s_t_1600", "S6", 1600)]
+    assert nm.reference_of(test[0], test, train).name == "s_t_1600"  # same camera: 1 stop away beats 2 stops (3200)
+    assert nm.reference_of(test[0], test, []).name == "s_3200"
+    assert nm.reference_of(test[2], test, train).name == "g_1600"  # no other N6 image: another camera, same ISO first
 
 
 def test_reference_rows_share_one_estimate_per_image():
