@@ -97,8 +97,8 @@ def noise_model_markdown(table: pd.DataFrame, images: int, samples: int, dataset
             "Camera-setting rows (`@camera`, the noise-aware PNGAN) take the level fitted on the training split for the "
             "image's camera setting. Reference rows take a level estimated blindly (no clean image) from the noisy image "
             "of *another* source image of the same camera setting (the next test image by name, or a training image "
-            "where the test split has none); the scored image's own noisy version is never used. All reference rows "
-            "use the same estimate per image."
+            "where the test split has none; failing both, the same camera at the nearest ISO, then any camera); the scored "
+            "image's own noisy version is never used. All reference rows use the same estimate per image."
         )
     return "\n".join(lines) + "\n"
 
