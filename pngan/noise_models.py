@@ -145,10 +145,11 @@ def reference_of(pair: Pair, test: Sequence[Pair], train: Sequence[Pair] = ()) -
     one scene only); then the nearest ISO; then the test split before the training split (only
     its noisy image is read); then the next image by name."""
     source = pair.meta.get("source", pair.name)
-    ranked = sorted((_setting_distance(pair.meta, p.meta), _iso_gap(pair.meta, p.meta), split, p.name, p)
-                    for split, pool in enumerate((test, train)) for p in pool if p.meta.get("source", p.name) != source)
+    ranked = sorted((((_setting_distance(pair.meta, p.meta), _iso_gap(pair.meta, p.meta), split), p)
+                     for split, pool in enumerate((test, train)) for p in pool if p.meta.get("source", p.name) != source),
+                    key=lambda entry: (entry[0], entry[1].name))  # never compares two pairs
     if ranked:
-        best = [entry[-1] for entry in ranked if entry[:3] == ranked[0][:3]]  # sorted by name
+        best = [p for rank, p in ranked if rank == ranked[0][0]]  # sorted by name
         return next((p for p in best if p.name > pair.name), best[0])
     raise DataError(f"reference mode: test image {pair.name} has no image of another source to take a reference from")
 
@@ -163,9 +164,10 @@ def _setting_distance(meta: dict[str, Any], other: dict[str, Any]) -> int:
 def _iso_gap(meta: dict[str, Any], other: dict[str, Any]) -> float:
     """How far apart two ISOs are, in stops (0 when either is unknown)."""
     try:
-        return abs(math.log2(float(meta["iso"]) / float(other["iso"])))
+        gap = abs(math.log2(float(meta["iso"]) / float(other["iso"])))
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return 0.0
+    return gap if math.isfinite(gap) else 0.0  # a missing ISO read from a table is NaN
 
 
 def reference_estimator(train: Sequence[Pair], condition: LevelCondition | None) -> Callable[[np.ndarray], NoiseLevel]:

@@ -51,6 +51,16 @@ def test_without_its_setting_a_reference_comes_from_the_same_camera_at_the_neare
     assert nm.reference_of(test[2], test, train).name == "g_1600"  # no other N6 image: another camera, same ISO first
 
 
+def test_reference_choice_survives_missing_isos_and_equal_names():
+    """Real metadata has gaps (an ISO read as NaN) and folders may repeat a stem: the choice must
+    still be made, never by comparing two pairs."""
+    test = [_camera_pair("a", "S6", 800), _camera_pair("b", "S6", float("nan")), _camera_pair("c", "S6", float("nan"))]
+    twin = _camera_pair("b", "S6", 800)
+    twin = Pair("b", twin.noisy, twin.clean, {**twin.meta, "source": "b2"})
+    assert nm.reference_of(test[0], [*test, twin], []).name == "b"
+    assert nm.reference_of(test[1], test, []).name in {"a", "c"}
+
+
 def test_reference_rows_share_one_estimate_per_image():
     test = [_pair("a_0", "a", "iso800", std=6.0, seed=1), _pair("b_0", "b", "iso800", std=6.0, seed=2),
             _pair("c_0", "c", "iso3200", std=20.0, seed=3), _pair("d_0", "d", "iso3200", std=20.0, seed=4)]
