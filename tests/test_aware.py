@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from test_ddp import _torchrun
-from test_resume import Interrupted, _assert_same_tree, _interrupt_at, _log
+from test_resume import Interrupted, _interrupt_at, _log, assert_same_training_state
 from trainer_standins import PROFILES, TinyDenoiser, profile_pairs, tiny_aware_config
 
 from pngan import models
@@ -215,10 +215,7 @@ def test_aware_resume_is_bit_identical(tmp_path, monkeypatch):
         with pytest.raises(Interrupted):
             train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")
     assert train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")["resumed_from"] == 2
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    for part in ("models", "optimizers", "schedulers"):
-        _assert_same_tree(straight[part], resumed[part], part)
+    assert_same_training_state(tmp_path / "straight", tmp_path / "resumed")
     assert _log(tmp_path / "resumed" / "train_log.csv") == _log(tmp_path / "straight" / "train_log.csv")
     # other levels (same data, same settings: say a changed fit) are another run: never resumed
     import pngan.train.aware as aware

@@ -54,6 +54,14 @@ def _assert_same_tree(a, b, where: str = "") -> None:
         assert a == b, where
 
 
+def assert_same_training_state(straight_dir, resumed_dir) -> None:
+    """The checkpoints of a straight and a resumed run hold the same networks, optimisers and schedules."""
+    straight = torch.load(straight_dir / "checkpoint.pt", weights_only=True)
+    resumed = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)
+    for part in ("models", "optimizers", "schedulers"):
+        _assert_same_tree(straight[part], resumed[part], part)
+
+
 def test_gan_resume_is_bit_identical(tmp_path, monkeypatch):
     cfg = tiny_gan_config(steps=6, ckpt_every=2, log_every=1)
     data, dd = tiny_pairs(), TinyDenoiser(4)
@@ -67,10 +75,7 @@ def test_gan_resume_is_bit_identical(tmp_path, monkeypatch):
     summary = train_pngan(cfg, data, None, dd, tmp_path / "resumed")
     assert summary["resumed_from"] == 2
 
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    for part in ("models", "optimizers", "schedulers"):
-        _assert_same_tree(straight[part], resumed[part], part)
+    assert_same_training_state(tmp_path / "straight", tmp_path / "resumed")
     g_straight = torch.load(tmp_path / "straight" / "generator.pt", weights_only=True)["state_dict"]
     g_resumed = torch.load(tmp_path / "resumed" / "generator.pt", weights_only=True)["state_dict"]
     _assert_same_tree(g_straight, g_resumed)
@@ -107,10 +112,7 @@ def test_denoiser_resume_is_bit_identical(tmp_path, monkeypatch):
             train_denoiser(cfg, data, None, tmp_path / "resumed")
     summary = train_denoiser(cfg, data, None, tmp_path / "resumed")
     assert summary["resumed_from"] == 4 and summary["steps"] == 5
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    for part in ("models", "optimizers", "schedulers"):
-        _assert_same_tree(straight[part], resumed[part], part)
+    assert_same_training_state(tmp_path / "straight", tmp_path / "resumed")
     assert _log(tmp_path / "resumed" / "train_log.csv") == _log(tmp_path / "straight" / "train_log.csv")
 
 

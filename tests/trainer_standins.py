@@ -103,6 +103,10 @@ def tiny_pairs(n: int = 4, size: int = 24, crop: int | None = 16, sigma: float =
     return tensor_pairs(clean.to(torch.uint8), noisy.to(torch.uint8), crop=crop, seed=seed)
 
 
+# what every tiny training run shares: no validation, exact fp32 on the CPU
+TINY_RUN = dict(val_every=0, precision="fp32", device="cpu", deterministic=True)
+
+
 def tiny_gan_config(**overrides):
     from pngan.train.config import GanConfig
 
@@ -117,10 +121,7 @@ def tiny_gan_config(**overrides):
         steps=4,
         log_every=2,
         ckpt_every=2,
-        val_every=0,
-        precision="fp32",
-        device="cpu",
-        deterministic=True,
+        **TINY_RUN,
     )
     values.update(overrides)
     return GanConfig(**values)
@@ -138,10 +139,7 @@ def tiny_denoiser_config(**overrides):
         lr=1e-3,
         log_every=2,
         ckpt_every=2,
-        val_every=0,
-        precision="fp32",
-        device="cpu",
-        deterministic=True,
+        **TINY_RUN,
     )
     values.update(overrides)
     return DenoiserConfig(**values)
@@ -182,10 +180,7 @@ def tiny_aware_config(**overrides):
         steps=4,
         log_every=1,
         ckpt_every=2,
-        val_every=0,
-        precision="fp32",
-        device="cpu",
-        deterministic=True,
+        **TINY_RUN,
     )
     values.update(overrides)
     return AwareGanConfig(**values)
