@@ -159,6 +159,33 @@ def test_akld_quantizes_and_clamps_fake(images):
     )
 
 
+def _blurred_noise(shape: tuple[int, ...], width: float, seed: int) -> torch.Tensor:
+    """Unit-variance noise, white (width 0) or blurred by a unit-energy Gaussian kernel (correlated)."""
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if width == 0:
+        return z
+    taps = torch.from_numpy(ndimage.gaussian_filter1d(np.eye(1, 13, 6)[0], width))
+    kernel = (taps[:, None] * taps[None, :]) / (taps[:, None] * taps[None, :]).square().sum().sqrt()
+    return F.conv2d(F.pad(z, (6, 6, 6, 6), mode="circular"), kernel.expand(shape[1], 1, 13, 13), groups=shape[1])
+
+
+def test_akld_scores_white_noise_below_an_independent_copy_of_correlated_real_noise():
+    """AKLD compares two random local-energy maps, so the fake's own fluctuation counts against it:
+    spatially correlated noise fluctuates more in a 7 x 7 window than white noise of the same
+    variance, and an independent draw of the real (correlated) noise model scores worse than
+    white noise at the right level (docs/METHOD.md §6.8)."""
+    shape, s = (2, 3, 128, 128), 10 / 255
+    clean = torch.full(shape, 0.5, dtype=torch.float64)
+    real = clean + s * _blurred_noise(shape, 0.8, 0)  # lag-1 correlation about 0.67, like PolyU / Nam
+    same_model = clean + s * torch.stack([_blurred_noise(shape, 0.8, seed) for seed in (1, 2)])
+    white = clean + s * torch.stack([_blurred_noise(shape, 0.0, seed) for seed in (1, 2)])
+    same, plain = (float(metrics.akld(clean, real, f, quantize_fake=False).mean()) for f in (same_model, white))
+    assert plain < 0.8 * same
+    # white real noise: the same-model (white) draw is again the best of the two
+    real = clean + s * _blurred_noise(shape, 0.0, 0)
+    assert float(metrics.akld(clean, real, white, quantize_fake=False).mean()) < float(metrics.akld(clean, real, same_model, quantize_fake=False).mean())
+
+
 def test_akld_float32_matches_float64(images):
     clean, real, fake = images
     torch.testing.assert_close(
