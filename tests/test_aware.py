@@ -21,12 +21,13 @@ from pngan.data.patches import make_patch_set
 from pngan.errors import CheckpointError, DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
 from pngan.images import read_image, write_png
-from pngan.models.aware import AwareGenerator, unit_rms
+from pngan.models.aware import AwareGenerator, filter_noise, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.condition import LevelCondition, camera_setting
+from pngan.noise.gaussian import CorrelatedGaussian, kernel_lag1
 from pngan.noise.level import NoiseLevel
-from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, train_pngan_aware
+from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, fit_start, train_pngan_aware
 from pngan.train.loop import NanGuard, Runtime
 from pngan.train.distributed import DistContext
 
@@ -119,6 +120,69 @@ def test_step_zero_is_the_classical_draw_at_the_level():
     assert not torch.equal(shaped, fake)
 
 
+# ---- the filtering generator (generator_kwargs kernel > 0) ---------------------------------------
+
+
+def _lag1_and_channels(u: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """Lag-1 autocorrelation (both axes) and the 3 x 3 channel correlation of noise fields (B, 3, H, W)."""
+    energy = u.square().mean()
+    lag1 = float(((u[..., 1:] * u[..., :-1]).mean() + (u[..., 1:, :] * u[..., :-1, :]).mean()) / (2 * energy))
+    return lag1, torch.corrcoef(u.transpose(0, 1).reshape(3, -1))
+
+
+def test_filtered_noise_has_unit_variance_at_every_pixel_borders_included():
+    g = torch.Generator().manual_seed(0)
+    weights = torch.randn(1, 3 * 3 * 25, 8, 8, generator=g).expand(4000, -1, -1, -1)  # random filters, the same for every draw
+    u = filter_noise(torch.randn(4000, 3, 8, 8, generator=g), weights, 5)
+    variance = u.var(dim=0)  # per pixel and channel over 4000 draws: about +-2 % each
+    assert float(variance.mean()) == pytest.approx(1.0, abs=0.01)
+    assert float((variance - 1).abs().max()) < 0.12
+    assert float((variance[..., 0, :] - 1).abs().max()) < 0.12  # a border row, whose filters lose taps to the padding
+    # control: the same filters unnormalised give each pixel its filters' energy
+    raw = (weights[0].view(3, 75, 8, 8).square().sum(dim=1))
+    assert float(raw.min()) > 10
+
+
+def test_a_filtering_generator_starts_at_white_noise_or_at_the_fitted_correlated_gaussian():
+    z = torch.randn(16, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    inputs = torch.cat([z, torch.rand_like(z), torch.full_like(z, 0.04)], dim=1)
+    with torch.no_grad():
+        white = AwareGenerator(width=8, depth=1, kernel=5)(inputs)
+    assert torch.allclose(white, z, atol=1e-6)  # the identity filter: u = z, the classical draw
+    corr = torch.tensor([[1.0, 0.3, 0.5], [0.3, 1.0, 0.2], [0.5, 0.2, 1.0]])
+    mixing = torch.linalg.cholesky(corr).flatten().tolist()
+    with torch.no_grad():
+        u = AwareGenerator(width=8, depth=1, kernel=5, start_width=0.7, start_mixing=mixing)(inputs)[..., 4:-4, 4:-4]
+    lag1, channels = _lag1_and_channels(u)
+    assert float(u.var()) == pytest.approx(1.0, abs=0.03)
+    assert lag1 == pytest.approx(kernel_lag1(0.7), abs=0.02)
+    assert torch.allclose(channels, corr, atol=0.03)
+    assert _lag1_and_channels(white)[0] == pytest.approx(0.0, abs=0.02)  # control
+    with pytest.raises(ValueError, match="kernel must be 0 .* or an odd filter size"):
+        AwareGenerator(kernel=4)
+    with pytest.raises(ValueError, match="start_mixing must be 9 finite numbers"):
+        AwareGenerator(kernel=3, start_mixing=[1.0, 0.0])
+
+
+def test_the_correlated_start_is_fitted_on_the_training_pairs_and_kept_in_the_file(tmp_path):
+    cfg = tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "kernel": 3}, start="correlated", steps=2)
+    data = profile_pairs()
+    start = fit_start(cfg, data.pairs)
+    fitted = CorrelatedGaussian().fit([(c, n) for n, c in (p.load() for p in data.pairs)])
+    assert start["start_width"] == pytest.approx(fitted.kernel_sigma)
+    mixing = np.asarray(start["start_mixing"]).reshape(3, 3)
+    assert np.allclose(mixing @ mixing.T, fitted.channel_corr)
+    assert fit_start(tiny_aware_config(), data.pairs) == {}  # white: nothing to fit
+    train_pngan_aware(cfg, data, None, TinyDenoiser(4), tmp_path)
+    network, info = load_generator(tmp_path / "generator.pt")
+    assert info["kwargs"]["start_width"] == start["start_width"] and info["kwargs"]["kernel"] == 3
+    assert torch.equal(network.start, AwareGenerator(**info["kwargs"]).start)
+    with pytest.raises(ParamsError, match="start: correlated needs a filtering generator"):
+        tiny_aware_config(start="correlated")
+    with pytest.raises(ParamsError, match="start_width is set by the noise-aware task"):
+        tiny_aware_config(generator_kwargs={"kernel": 3, "start_width": 1.0})
+
+
 def test_the_discriminator_keeps_the_paper_layout_and_takes_the_level_beside_the_image():
     assert models.count_parameters(models.build("pixel_discriminator")) == 371_329
     conditioned = models.build("pixel_discriminator", width=8, in_channels=6)
@@ -172,6 +236,26 @@ def test_the_levels_come_from_the_training_pairs_per_camera_setting():
     assert int(items[len(data) - 1]["group"]) == 1
 
 
+def test_a_luminance_condition_is_fitted_trained_and_estimated_on_luminance():
+    cfg = tiny_aware_config(level_axis="luminance")
+    data = profile_pairs()
+    condition = fit_condition(cfg, data.pairs)
+    assert condition.axis == "luminance" and {level.axis for level in condition.groups.values()} == {"luminance"}
+    assert LevelCondition.from_dict(json.loads(json.dumps(condition.to_dict()))) == condition
+    noisy, _ = data.pairs[0].load()
+    assert condition.estimate([noisy]).axis == "luminance"
+    # the task reads its levels at the clean luminance (a steep level, so that the axes differ)
+    steep = LevelCondition(NoiseLevel((0.0, 0.5, 1.0), ((0.01, 0.05, 0.1),) * 3, "luminance"), group_key="all")
+    task = AwarePnganTask(cfg, Runtime(DistContext(), "fp32"), TinyDenoiser(4), None, NanGuard(10, DistContext()), steep)
+    items = LevelPairs(data, steep)
+    batch = {k: torch.stack([items[i][k] for i in (0, 3)]) for k in ("clean", "noisy", "level")}
+    _, _, s = task.fake(batch, 0)
+    assert torch.allclose(s, steep.fallback.map(batch["clean"]), atol=1e-6)
+    assert not torch.allclose(s, NoiseLevel(steep.knots, steep.fallback.sigma).map(batch["clean"]), atol=1e-3)
+    with pytest.raises(ParamsError, match="level_axis must be one of channel, luminance, got 'hue'"):
+        tiny_aware_config(level_axis="hue")
+
+
 def test_at_step_zero_the_task_fakes_the_classical_draw_and_d_sees_the_level():
     cfg = tiny_aware_config()
     data = profile_pairs()
@@ -221,7 +305,7 @@ def test_aware_resume_is_bit_identical(tmp_path, monkeypatch):
     import pngan.train.aware as aware
 
     fit = aware.fit_level
-    monkeypatch.setattr(aware, "fit_level", lambda pairs, knots: fit(pairs, knots=knots).scaled(1.5))
+    monkeypatch.setattr(aware, "fit_level", lambda pairs, **options: fit(pairs, **options).scaled(1.5))
     assert train_pngan_aware(cfg, data, None, dd, tmp_path / "resumed")["resumed_from"] == 0
 
 
@@ -341,6 +425,8 @@ def _garbage_conditions():
         "an estimator option that is not a plain value": changed(estimator={"options": {"block": {"__reduce__": [1]}}, "calibration": None}),
         "a calibration that is not finite": changed(estimator={"options": {}, "calibration": [1.0, float("nan"), 1.0]}),
         "a calibration of two factors": changed(estimator={"options": {}, "calibration": [1.0, 1.0]}),
+        "an estimator option the condition sets": changed(estimator={"options": {"axis": "luminance"}, "calibration": None}),
+        "levels of two axes": changed(groups={"phone_iso100": {**level, "axis": "luminance"}}),
     }
 
 

@@ -58,8 +58,14 @@ def _uint8(image: np.ndarray) -> np.ndarray:
 def test_a_level_round_trips_through_plain_json():
     level = _level()
     entry = json.loads(json.dumps(level.to_dict()))
-    assert entry == {"knots": list(KNOTS), "sigma": [list(row) for row in TABLE]}
+    assert entry == {"knots": list(KNOTS), "sigma": [list(row) for row in TABLE], "axis": "channel"}
     assert NoiseLevel.from_dict(entry) == level
+    del entry["axis"]  # files written before levels of luminance: the channel's own intensity
+    assert NoiseLevel.from_dict(entry) == level
+    lum = NoiseLevel(KNOTS, TABLE, "luminance")
+    assert NoiseLevel.from_dict(json.loads(json.dumps(lum.to_dict()))) == lum != level
+    with pytest.raises(DataError, match="axis must be one of channel, luminance"):
+        NoiseLevel.from_dict({**lum.to_dict(), "axis": "hue"})
     assert level.table().dtype == torch.float32 and torch.equal(level.table(), torch.tensor(TABLE, dtype=torch.float32))
     assert NoiseLevel.from_dict(NoiseLevel.constant([0.01, 0.02, 0.03], knots=5).to_dict()).sigma[2] == (0.03,) * 5
 
@@ -193,6 +199,41 @@ def test_fit_level_interpolates_knots_without_pixels():
     assert fitted[:, 3:8] == pytest.approx(np.array(level.sigma)[:, 3:8], rel=0.05)
 
 
+# A level of luminance (the same numbers as TRUE_LEVEL, read at each pixel's luminance)
+LUMA_LEVEL = NoiseLevel(TRUE_LEVEL.knots, TRUE_LEVEL.sigma, "luminance")
+
+
+def test_a_luminance_level_reads_every_channel_at_the_pixels_luminance():
+    level, by_channel = NoiseLevel(KNOTS, TABLE, "luminance"), _level()
+    clean = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    luma = (clean * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    assert torch.allclose(level.map(clean), by_channel.map(luma))
+    assert not torch.allclose(level.map(clean), by_channel.map(clean))
+    grey = clean[:, :1].expand(-1, 3, -1, -1)  # grey pixels: luminance is the value, the axes agree
+    assert torch.allclose(level.map(grey), by_channel.map(grey), atol=1e-6)
+    table = torch.tensor(TABLE).expand(2, -1, -1)
+    assert torch.equal(level_map(table, torch.tensor(KNOTS), clean, "luminance"), level.map(clean))
+    assert level.scaled(2.0).axis == "luminance" and level.mean_std() == by_channel.mean_std()
+
+
+def _map_error(level: NoiseLevel, truth: NoiseLevel, cleans: list[np.ndarray]) -> float:
+    """RMS relative error of `level`'s per-pixel std map against `truth`'s over the images."""
+    maps = [(level.map(torch.from_numpy(np.moveaxis(c, -1, 0))), truth.map(torch.from_numpy(np.moveaxis(c, -1, 0)))) for c in cleans]
+    return float(torch.cat([(a / b - 1).flatten() for a, b in maps]).square().mean().sqrt())
+
+
+def test_fit_level_of_luminance_recovers_noise_that_follows_the_luminance():
+    rng = np.random.default_rng(5)
+    cleans = _smooth_images(4, low=0.0, high=1.0)
+    pairs = [(_uint8(c), _noisy(c, LUMA_LEVEL, rng)) for c in cleans]
+    fitted = fit_level(pairs, knots=9, axis="luminance")
+    assert fitted.axis == "luminance"
+    assert np.array(fitted.sigma)[:, 3:6] == pytest.approx(np.array(LUMA_LEVEL.sigma)[:, 3:6], rel=0.05)
+    assert _map_error(fitted, LUMA_LEVEL, cleans) < 0.03
+    # control: against each channel's own value, the same noise is misread pixel by pixel
+    assert _map_error(fit_level(pairs, knots=9), LUMA_LEVEL, cleans) > 3 * _map_error(fitted, LUMA_LEVEL, cleans)
+
+
 # ---- blind estimate ------------------------------------------------------------------------------
 
 
@@ -225,6 +266,14 @@ def test_estimate_level_recovers_a_heteroscedastic_level():
     estimate = np.array(estimate_level(noisy).sigma)
     assert estimate[:, 2:7] == pytest.approx(np.array(TRUE_LEVEL.sigma)[:, 2:7], rel=0.10)
     assert estimate[2, 6] > 1.1 * estimate[1, 6]  # the channels' levels are told apart (B 1.2 x G at 0.75)
+
+
+def test_estimate_level_of_luminance_reads_blocks_at_their_luminance():
+    cleans, noisy = _references(LUMA_LEVEL, kernel_sigma=0.6)
+    estimate = estimate_level(noisy, axis="luminance")
+    assert estimate.axis == "luminance"
+    assert _map_error(estimate, LUMA_LEVEL, cleans) < 0.08
+    assert _map_error(estimate_level(noisy), LUMA_LEVEL, cleans) > 1.5 * _map_error(estimate, LUMA_LEVEL, cleans)
 
 
 def test_one_image_suffices_and_a_single_array_is_accepted():

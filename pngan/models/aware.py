@@ -12,12 +12,24 @@ gives the clean image exactly: the generator adds noise, it never redraws the im
 
 With `residual_from_z` the last conv starts at zero and adds to z, so that at step 0 u = z and the
 generator is exactly the fitted classical model; without it u is the conv stack's own output.
+
+With `kernel` k > 0 the network does not output u itself but, per pixel, a k x k x 3 filter for
+each output channel, applied to z and normalised to unit energy: u_c(p) = sum w_c(p, q) z(q),
+sum w_c(p, q)^2 = 1. Every pixel's noise then has exactly the level's variance, and G can only
+shape how it is correlated across neighbours and channels: what demosaicking and colour
+correction do to sensor noise (docs/METHOD.md §8.5). `residual_from_z` then adds a start filter
+to the zero-initialised output: the identity, or (`start_width`, `start_mixing`) the fitted
+correlated Gaussian's (pngan.noise.gaussian.CorrelatedGaussian: a Gaussian blur of that width,
+then the 3 x 3 channel mixing), so that step 0 is that classical model at the level map.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from pngan.noise.gaussian import gaussian_kernel
 
 IN_CHANNELS = 9  # [z, x, s]
 RMS_EPS = 1e-12  # keeps an all-zero field finite (its noise is then zero: s * 0)
@@ -57,15 +69,22 @@ class AwareGenerator(nn.Module):
         residual_from_z: bool = True,
         level_scale: float = 10.0,
         negative_slope: float = 0.2,
+        kernel: int = 0,
+        start_width: float = 0.0,
+        start_mixing: tuple[float, ...] | None = None,
     ):
         super().__init__()
         if width < 1 or depth < 0 or not dilations or min(dilations) < 1:
             raise ValueError(f"aware_generator: width >= 1, depth >= 0 and dilations >= 1 needed, got {width}, {depth}, {dilations}")
-        self.residual_from_z, self.level_scale = bool(residual_from_z), float(level_scale)
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 0 or (kernel and kernel % 2 == 0):
+            raise ValueError(f"aware_generator: kernel must be 0 (G outputs the field) or an odd filter size >= 1, got {kernel!r}")
+        self.residual_from_z, self.level_scale, self.kernel = bool(residual_from_z), float(level_scale), kernel
+        start = start_filter(kernel, start_width, start_mixing) if kernel else torch.zeros(0)
+        self.register_buffer("start", start, persistent=False)  # rebuilt from the kwargs: not in the state dict
         self.head = nn.Conv2d(IN_CHANNELS, width, 3, padding=1)
         self.blocks = nn.Sequential(*(_Block(width, dilations[i % len(dilations)], negative_slope) for i in range(depth)))
         self.act = nn.LeakyReLU(negative_slope)
-        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        self.tail = nn.Conv2d(width, 3 * 3 * kernel * kernel if kernel else 3, 3, padding=1)
         if self.residual_from_z:  # step 0: u = z exactly, the classical model
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
@@ -74,7 +93,43 @@ class AwareGenerator(nn.Module):
         z, x, s = inputs.split(3, dim=1)
         h = self.blocks(self.head(torch.cat([z, x, s * self.level_scale], dim=1)))
         out = self.tail(self.act(h))
+        if self.kernel:
+            return filter_noise(z, out + self.start.to(out) if self.residual_from_z else out, self.kernel)
         return z + out if self.residual_from_z else out
+
+
+def start_filter(kernel: int, width: float, mixing: tuple[float, ...] | None) -> torch.Tensor:
+    """(3 * 3 * k * k, 1, 1): per output channel c, the k x k x 3 filter mixing[c, d] g(q) of
+    input channel d at offset q, g the unit-energy Gaussian of `width` (0: the centre tap alone)
+    cut to k x k; `mixing` row-major 3 x 3 (None: the identity), e.g. the Cholesky factor of a
+    channel correlation matrix. Each output channel's filter is left unnormalised here
+    (`filter_noise` normalises)."""
+    if not (isinstance(width, (int, float)) and not isinstance(width, bool) and 0 <= width <= 3):
+        raise ValueError(f"aware_generator: start_width must be a number in [0, 3], got {width!r}")
+    matrix = torch.eye(3, dtype=torch.float64) if mixing is None else torch.as_tensor(mixing, dtype=torch.float64)
+    if matrix.numel() != 9 or not bool(torch.isfinite(matrix).all()) or not bool((matrix.reshape(3, 3).square().sum(dim=1) > 0).all()):
+        raise ValueError(f"aware_generator: start_mixing must be 9 finite numbers (a 3 x 3 matrix, no zero row), got {mixing!r:.80}")
+    taps = torch.as_tensor(gaussian_kernel(float(width)), dtype=torch.float64)
+    pad = kernel // 2 - taps.numel() // 2
+    taps = F.pad(taps, (pad, pad)) if pad >= 0 else taps[-pad : taps.numel() + pad]
+    spatial = taps[:, None] * taps[None, :]  # k x k
+    weights = matrix.reshape(3, 3)[:, :, None, None] * spatial  # (out, in, k, k)
+    return weights.reshape(3 * 3 * kernel * kernel, 1, 1).float()
+
+
+def filter_noise(z: torch.Tensor, weights: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Per-pixel filters of white noise z (B, 3, H, W): `weights` (B, 3 * 3 * k * k, H, W) hold,
+    for each output channel, a k x k x 3 filter, which is normalised to unit energy over the taps
+    inside the image (zero padding is no noise), so every output pixel has z's variance."""
+    batch, channels, height, width = z.shape
+    taps = channels * kernel * kernel
+    w = weights.float().view(batch, channels, taps, height, width)
+    inside = F.unfold(torch.ones(1, 1, height, width, device=z.device, dtype=w.dtype), kernel, padding=kernel // 2)
+    inside = inside.view(1, 1, kernel * kernel, height, width).repeat(1, 1, channels, 1, 1)
+    w = w * inside
+    w = w * torch.rsqrt(w.square().sum(dim=2, keepdim=True) + RMS_EPS)
+    patches = F.unfold(z.float(), kernel, padding=kernel // 2).view(batch, 1, taps, height, width)
+    return (w * patches).sum(dim=2).to(z.dtype)
 
 
 def generator_input(z: torch.Tensor, clean: torch.Tensor, level: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 Stored as the `condition` entry of its generator file (pngan.models.files):
 
     {"kind": "level", "knots": [...], "group_key": "camera" | "all",
-     "groups": {camera setting: NoiseLevel.to_dict()},     # fitted on the training split
+     "groups": {camera setting: NoiseLevel.to_dict()},     # fitted on the training split, all on one axis
      "fallback": NoiseLevel.to_dict(),                     # fitted on all training pairs
      "range": {"min_std": ..., "max_std": ...},            # RMS std of those levels, in /255
      "hold_level": bool,                                   # G's field rescaled to unit RMS
@@ -70,10 +70,18 @@ class LevelCondition:
         other = [key for key, level in self.groups.items() if tuple(level.knots) != tuple(self.fallback.knots)]
         if other:
             raise DataError(f"the levels of {', '.join(map(repr, other[:3]))} lie on other knots than the fallback's {list(self.fallback.knots)}")
+        other = [key for key, level in self.groups.items() if level.axis != self.fallback.axis]
+        if other:
+            raise DataError(f"the levels of {', '.join(map(repr, other[:3]))} are functions of another intensity than the fallback's ({self.fallback.axis})")
 
     @property
     def knots(self) -> tuple[float, ...]:
         return tuple(self.fallback.knots)
+
+    @property
+    def axis(self) -> str:
+        """What the levels are functions of: each channel's clean value, or the clean luminance."""
+        return self.fallback.axis
 
     @property
     def range(self) -> tuple[float, float]:
@@ -108,7 +116,8 @@ class LevelCondition:
     def estimate(self, noisy: Any) -> NoiseLevel:
         """The level of noisy images (no clean image): the blind estimator with the file's options
         and calibration."""
-        return estimate_level(noisy, knots=len(self.knots), calibration=self.estimator.get("calibration"), **self.estimator.get("options", {}))
+        return estimate_level(noisy, knots=len(self.knots), calibration=self.estimator.get("calibration"), axis=self.axis,
+                              **self.estimator.get("options", {}))
 
     # ---- the file entry ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +184,9 @@ def _estimator(data: Any, where: str) -> dict[str, Any]:
     options = entry["options"]
     if not isinstance(options, dict):
         raise DataError(f"{where}: options must be a mapping, got {type(options).__name__}")
-    takes = [name for name, p in inspect.signature(estimate_level).parameters.items() if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and name not in ("noisy", "knots", "calibration"))]
+    set_by_condition = ("noisy", "knots", "calibration", "axis")
+    takes = [name for name, p in inspect.signature(estimate_level).parameters.items()
+             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in set_by_condition]
     for key, value in options.items():
         if key not in takes:
             raise DataError(f"{where}: estimate_level takes no option {key!r}; it takes: {', '.join(takes) or 'none'}")

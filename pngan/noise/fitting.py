@@ -33,6 +33,8 @@ from scipy.special import log_ndtr
 from pngan.noise.base import TrainPairs
 
 LEVELS = 256
+INTENSITY_AXES = ("channel", "luminance")  # what a noise level is a function of: the channel's clean value, or the clean luminance
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
 QUANT_VAR = 1.0 / (12.0 * 255.0**2)  # variance of rounding to 8-bit levels, in [0, 1]^2 units
 
 
@@ -58,6 +60,17 @@ def checked_pairs(pairs: TrainPairs, who: str) -> Iterator[tuple[np.ndarray, np.
     if len(pairs) == 0:
         raise ValueError(f"{who}: no training pairs given")
     return (_checked(i, pair, who) for i, pair in enumerate(pairs))
+
+
+def _require_pixels(per_channel: np.ndarray, who: str) -> None:
+    if np.any(per_channel == 0):
+        raise ValueError(f"{who}: a channel has no clean value strictly between 0 and 255 to fit on")
+
+
+def luminance_levels(clean: np.ndarray) -> np.ndarray:
+    """The clean luminance (BT.601) of a uint8 H x W x 3 image, rounded to 8-bit levels (uint8 H x W)."""
+    luma = clean.astype(np.float32) @ np.asarray(LUMA, dtype=np.float32)
+    return np.clip(np.rint(luma), 0, LEVELS - 1).astype(np.uint8)
 
 
 def is_clipped(image: np.ndarray) -> np.ndarray:
@@ -103,47 +116,78 @@ class LevelHistogram:
     """How often each noisy 8-bit value occurs, per channel and clean 8-bit level.
 
     For any model whose noise at a pixel is N(0, variance) with the variance depending only on
-    the channel and the clean level, followed by rounding and clipping to 8 bit, these counts
-    are a sufficient statistic, and `neg_log_likelihood` is the exact likelihood of the data.
-    Stored sparsely per channel: each occurring (clean level, noisy value) with its count.
+    the channel and an 8-bit "level index" of the pixel, followed by rounding and clipping to
+    8 bit, these counts are a sufficient statistic, and `neg_log_likelihood` is the exact
+    likelihood of the data. The index is the channel's own clean level (`LevelHistogram(counts)`,
+    `from_pairs(..., by="channel")`) or the clean luminance (`by="luminance"`); the clipping
+    bounds always come from the channel's own clean value. Stored sparsely per channel: each
+    occurring (index, clean level, noisy value) with its count.
     """
 
     def __init__(self, counts: np.ndarray):
         if counts.shape != (3, LEVELS, LEVELS):
             raise ValueError(f"level histogram must have shape (3, {LEVELS}, {LEVELS}), got {counts.shape}")
-        self.total = float(counts.sum())
-        noise = (np.arange(LEVELS)[None, :] - np.arange(LEVELS)[:, None]) / 255.0  # [clean, noisy]
-        pixels = np.maximum(counts.sum(axis=(1, 2)), 1.0)  # a channel may be empty (tests)
-        self.level_share = counts.sum(axis=2) / pixels[:, None]  # [channel, clean level]
-        intensity = np.arange(LEVELS) / 255.0
-        # per channel: second moment of the measured noise (where searches start) and the
-        # mean and std of clean intensity (to centre and scale line fits)
-        self.mean_energy = (counts * noise**2).sum(axis=(1, 2)) / pixels
-        self.mean_clean = self.level_share @ intensity
-        self.std_clean = np.sqrt(np.maximum(self.level_share @ intensity**2 - self.mean_clean**2, 0.0))
-        self.entries = []
+        entries = []
         for channel_counts in counts:
             clean, noisy = np.nonzero(channel_counts)
+            entries.append((clean, clean, noisy, channel_counts[clean, noisy]))
+        self._set(entries)
+
+    def _set(self, entries: list[tuple[np.ndarray, ...]]) -> None:
+        """Per channel, occurring (index, clean level, noisy value) and their counts."""
+        self.entries = []
+        share, energy, pixels = np.zeros((3, LEVELS)), np.zeros(3), np.ones(3)
+        for c, (index, clean, noisy, count) in enumerate(entries):
+            count = np.asarray(count, dtype=np.float64)
+            pixels[c] = max(float(count.sum()), 1.0)  # a channel may be empty (tests)
+            share[c] = np.bincount(index, weights=count, minlength=LEVELS) / pixels[c]
+            energy[c] = float(count @ ((noisy - clean) / 255.0) ** 2) / pixels[c]
             # noisy value k means clean + noise (in LSB) rounds to k: noise in [k - 1/2, k + 1/2) - clean;
             # 0 and 255 are the clipped tails
             lower = np.where(noisy == 0, -np.inf, noisy - 0.5 - clean)
             upper = np.where(noisy == LEVELS - 1, np.inf, noisy + 0.5 - clean)
-            self.entries.append((clean, lower, upper, channel_counts[clean, noisy]))
+            self.entries.append((index, lower, upper, count))
+        self.total = float(sum(entry[3].sum() for entry in self.entries))
+        intensity = np.arange(LEVELS) / 255.0
+        # per channel: the share of pixels at each index, the second moment of the measured noise
+        # (where searches start) and the mean and std of the index's intensity (to centre and scale line fits)
+        self.level_share = share
+        self.mean_energy = energy
+        self.mean_clean = share @ intensity
+        self.std_clean = np.sqrt(np.maximum(share @ intensity**2 - self.mean_clean**2, 0.0))
 
     @classmethod
-    def from_pairs(cls, pairs: TrainPairs, who: str) -> "LevelHistogram":
-        """Counts of the pairs' pixels, leaving out clean values 0 and 255: those are clipped
-        themselves (the scene's true value is unknown), so their noise is not N(0, variance)."""
-        counts = np.zeros((3, LEVELS * LEVELS))
+    def from_pairs(cls, pairs: TrainPairs, who: str, by: str = "channel") -> "LevelHistogram":
+        """Counts of the pairs' pixels, indexed `by` the channel's clean level or the clean
+        luminance (`luminance_levels`), leaving out clean values 0 and 255 of the channel: those
+        are clipped themselves (the scene's true value is unknown), so their noise is not N(0, variance)."""
+        if by not in INTENSITY_AXES:
+            raise ValueError(f"{who}: noise levels are indexed by one of {', '.join(INTENSITY_AXES)}, got {by!r}")
+        if by == "channel":
+            counts = np.zeros((3, LEVELS * LEVELS))
+            for clean, noisy in checked_pairs(pairs, who):
+                index = clean.astype(np.int64) * LEVELS + noisy
+                for c in range(3):
+                    counts[c] += np.bincount(index[..., c].ravel(), minlength=LEVELS * LEVELS)
+            counts = counts.reshape(3, LEVELS, LEVELS)
+            counts[:, [0, LEVELS - 1], :] = 0
+            _require_pixels(counts.sum(axis=(1, 2)), who)
+            return cls(counts)
+        sparse = np.zeros((3, LEVELS**3), dtype=np.int64)  # (luminance, clean, noisy) per channel: 128 MiB each
         for clean, noisy in checked_pairs(pairs, who):
-            index = clean.astype(np.int64) * LEVELS + noisy
+            luma = luminance_levels(clean).astype(np.int64)
             for c in range(3):
-                counts[c] += np.bincount(index[..., c].ravel(), minlength=LEVELS * LEVELS)
-        counts = counts.reshape(3, LEVELS, LEVELS)
-        counts[:, [0, LEVELS - 1], :] = 0
-        if np.any(counts.sum(axis=(1, 2)) == 0):
-            raise ValueError(f"{who}: a channel has no clean value strictly between 0 and 255 to fit on")
-        return cls(counts)
+                key = (luma * LEVELS + clean[..., c]) * LEVELS + noisy[..., c]
+                kept = (clean[..., c] > 0) & (clean[..., c] < LEVELS - 1)
+                sparse[c] += np.bincount(key[kept], minlength=LEVELS**3)
+        _require_pixels(sparse.sum(axis=1), who)
+        entries = []
+        for row in sparse:
+            key = np.nonzero(row)[0]
+            entries.append((key // LEVELS**2, key // LEVELS % LEVELS, key % LEVELS, row[key]))
+        histogram = cls.__new__(cls)
+        histogram._set(entries)
+        return histogram
 
     def intensity_range(self, channel: int, tail: float) -> tuple[float, float]:
         """Clean intensities (in [0, 1]) below and above which lies a share `tail` of the pixels."""

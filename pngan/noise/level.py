@@ -72,7 +72,7 @@ from scipy.special import gammainc, gammaincinv, ndtr
 
 from pngan.errors import DataError
 from pngan.noise.base import NoiseModel, randn_like
-from pngan.noise.fitting import LEVELS, QUANT_VAR, STD_RANGE, LevelHistogram, checked_pairs, fit_constant_std
+from pngan.noise.fitting import INTENSITY_AXES, LEVELS, LUMA, QUANT_VAR, STD_RANGE, LevelHistogram, checked_pairs, fit_constant_std
 
 CHANNELS = 3
 MAX_KNOTS = 257  # a level function finer than one knot per 8-bit level says nothing more
@@ -128,24 +128,35 @@ def _checked_sigma(rows: Any, count: int) -> tuple[tuple[float, ...], ...]:
     return tuple(table)
 
 
+def _checked_axis(axis: Any) -> str:
+    if not isinstance(axis, str) or axis not in INTENSITY_AXES:
+        raise DataError(f"axis must be one of {', '.join(INTENSITY_AXES)} (what the level is a function of), got {axis!r:.40}")
+    return axis
+
+
 @dataclass(frozen=True)
 class NoiseLevel:
     """Per-channel noise std (in [0, 1] units, i.e. /255 levels divided by 255) as a
-    piecewise-linear function of clean intensity on shared knots."""
+    piecewise-linear function of clean intensity on shared knots: of each channel's own clean
+    value (`axis` "channel"), or of the clean luminance (BT.601; "luminance"), which sRGB noise
+    follows more closely (a pixel's noise in one channel grows with the light in all three:
+    demosaicking and colour correction mix them; docs/METHOD.md §8.5)."""
 
     knots: tuple[float, ...]  # increasing intensities in [0, 1], K >= 2, first 0.0 and last 1.0
     sigma: tuple[tuple[float, ...], ...]  # 3 rows (R, G, B) of K values >= 0
+    axis: str = "channel"  # "channel" | "luminance"
 
     def __post_init__(self) -> None:
         knots = _checked_knots(self.knots)
         object.__setattr__(self, "knots", knots)
         object.__setattr__(self, "sigma", _checked_sigma(self.sigma, len(knots)))
+        _checked_axis(self.axis)
 
     # ---- evaluation
     def map(self, clean: torch.Tensor) -> torch.Tensor:
         """The std map of a clean image batch (B, 3, H, W) (or one image, 3 x H x W) in [0, 1]: per channel, the level at
-        each pixel's clean value (linear between knots; values outside [0, 1] take the end
-        knots'). Same device and dtype as `clean`."""
+        each pixel's clean value or luminance (`axis`; linear between knots; values outside
+        [0, 1] take the end knots'). Same device and dtype as `clean`."""
         if not isinstance(clean, torch.Tensor) or clean.ndim not in (3, 4) or clean.shape[-3] != CHANNELS:
             shape = tuple(clean.shape) if hasattr(clean, "shape") else type(clean).__name__
             raise ValueError(f"noise level map: expected a (B, 3, H, W) tensor of clean images, got {shape}")
@@ -153,7 +164,7 @@ class NoiseLevel:
         knots = torch.tensor(self.knots, dtype=dtype, device=clean.device)
         table = torch.tensor(self.sigma, dtype=dtype, device=clean.device)
         batch = clean.to(dtype) if clean.ndim == 4 else clean.to(dtype)[None]
-        result = level_map(table, knots, batch)
+        result = level_map(table, knots, batch, self.axis)
         return result if clean.ndim == 4 else result[0]
 
     def table(self) -> torch.Tensor:
@@ -182,23 +193,23 @@ class NoiseLevel:
     def scaled(self, factor: float | Sequence[float]) -> "NoiseLevel":
         """This level times `factor` (one number, or one per channel R, G, B), >= 0."""
         factors = _channel_factors(factor, "noise level scale factor")
-        return NoiseLevel(self.knots, tuple(tuple(f * v for v in row) for f, row in zip(factors, self.sigma)))
+        return NoiseLevel(self.knots, tuple(tuple(f * v for v in row) for f, row in zip(factors, self.sigma)), self.axis)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"knots": list(self.knots), "sigma": [list(row) for row in self.sigma]}
+        return {"knots": list(self.knots), "sigma": [list(row) for row in self.sigma], "axis": self.axis}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "noise level") -> "NoiseLevel":
-        """Validate an untrusted entry {"knots": [...], "sigma": [[...] x 3]}; any fault is a
-        DataError naming `where`."""
+        """Validate an untrusted entry {"knots": [...], "sigma": [[...] x 3], "axis": ...}
+        ("axis" may be absent: "channel", as files before it); any fault is a DataError naming `where`."""
         if not isinstance(data, dict):
             raise DataError(f"{where}: expected a mapping with knots and sigma, got {type(data).__name__}")
-        missing, extra = sorted({"knots", "sigma"} - data.keys()), sorted(map(str, data.keys() - {"knots", "sigma"}))
+        missing, extra = sorted({"knots", "sigma"} - data.keys()), sorted(map(str, data.keys() - {"knots", "sigma", "axis"}))
         if missing or extra:
             problems = [missing and f"missing {', '.join(missing)}", extra and f"unknown {', '.join(extra)}"]
             raise DataError(f"{where}: " + "; ".join(p for p in problems if p))
         try:
-            return cls(data["knots"], data["sigma"])
+            return cls(data["knots"], data["sigma"], data.get("axis", "channel"))
         except DataError as err:
             raise DataError(f"{where}: {err}") from None
 
@@ -212,9 +223,9 @@ class NoiseLevel:
         return cls(uniform_knots(int(knots)), tuple((s,) * int(knots) for s in stds))
 
     @classmethod
-    def from_table(cls, knots: Sequence[float], table: Any) -> "NoiseLevel":
+    def from_table(cls, knots: Sequence[float], table: Any, axis: str = "channel") -> "NoiseLevel":
         """From knots and a (3, K) table (nested lists, numpy or torch) of stds in [0, 1] units."""
-        return cls(tuple(_numbers(knots, "knots")), table)
+        return cls(tuple(_numbers(knots, "knots")), table, axis)
 
 
 class LevelNoise(NoiseModel):
@@ -247,10 +258,19 @@ def _channel_factors(value: Any, what: str) -> tuple[float, float, float]:
     return numbers  # type: ignore[return-value]
 
 
-def level_map(table: torch.Tensor, knots: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+def intensity(clean: torch.Tensor, axis: str) -> torch.Tensor:
+    """What a level of `axis` is read at, per pixel and channel, for clean images (B, 3, H, W):
+    the images themselves ("channel"), or their BT.601 luminance in every channel ("luminance")."""
+    if _checked_axis(axis) == "channel":
+        return clean
+    weights = torch.tensor(LUMA, dtype=clean.dtype, device=clean.device).view(1, CHANNELS, 1, 1)
+    return (clean * weights).sum(dim=1, keepdim=True).expand_as(clean)
+
+
+def level_map(table: torch.Tensor, knots: torch.Tensor, clean: torch.Tensor, axis: str = "channel") -> torch.Tensor:
     """Batched level map: `table` (B, 3, K) or (3, K) stds at `knots` (K,), `clean` (B, 3, H, W)
-    -> (B, 3, H, W), linear interpolation per sample and channel, constant outside the knots.
-    Computed in `clean`'s dtype on its device."""
+    -> (B, 3, H, W), linear interpolation per sample and channel at each pixel's `intensity`,
+    constant outside the knots. Computed in `clean`'s dtype on its device."""
     if clean.ndim != 4 or clean.shape[1] != CHANNELS:
         raise ValueError(f"level_map: expected clean images (B, 3, H, W), got {tuple(clean.shape)}")
     count = knots.shape[-1]
@@ -260,7 +280,7 @@ def level_map(table: torch.Tensor, knots: torch.Tensor, clean: torch.Tensor) -> 
     if table.ndim == 3 and table.shape[0] != batch:
         raise ValueError(f"level_map: {table.shape[0]} tables for a batch of {batch} images")
     dtype = clean.dtype if clean.is_floating_point() else torch.float32
-    x = clean.to(dtype)
+    x = intensity(clean.to(dtype), axis)
     knots = knots.to(device=x.device, dtype=dtype)
     table = table.to(device=x.device, dtype=dtype).expand(batch, CHANNELS, count)
     flat = x.reshape(batch, CHANNELS, -1).clamp(knots[0], knots[-1])
@@ -287,10 +307,10 @@ def _hats(knots: np.ndarray, x: np.ndarray) -> np.ndarray:
     return basis
 
 
-def fit_level(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, min_pixels: float = 1000.0) -> NoiseLevel:
+def fit_level(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, min_pixels: float = 1000.0, axis: str = "channel") -> NoiseLevel:
     """The noise level function of (clean, noisy) uint8 H x W x 3 pairs (one camera setting of
-    the training split): per channel, the std of n = noisy - clean against CLEAN intensity,
-    piecewise linear on `knots` uniformly spaced knots.
+    the training split): per channel, the std of n = noisy - clean against clean intensity (the
+    channel's own value, or the luminance: `axis`), piecewise linear on `knots` uniformly spaced knots.
 
     Maximum likelihood of the exact 8-bit observation model (`pngan.noise.fitting`): at clean
     level x the noisy value is round(clip(x + N(0, sigma(x)^2))), so rounding and clipping at 0
@@ -303,7 +323,7 @@ def fit_level(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, mi
     """
     count = _knot_count(knots)
     grid = np.asarray(uniform_knots(count))
-    histogram = LevelHistogram.from_pairs(pairs, "fit_level")
+    histogram = LevelHistogram.from_pairs(pairs, "fit_level", by=_checked_axis(axis))
     rows = []
     for c in range(CHANNELS):
         pixels = float(sum(entry.sum() for entry in histogram.entries[c][3:]))
@@ -314,7 +334,7 @@ def fit_level(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, mi
             continue
         stds = _fit_channel(histogram, c, fitted, pixels)
         rows.append(tuple(float(v) for v in _basis(fitted, grid) @ stds))
-    return NoiseLevel(tuple(grid), tuple(rows))
+    return NoiseLevel(tuple(grid), tuple(rows), axis)
 
 
 def _knot_count(knots: Any) -> int:
@@ -517,6 +537,7 @@ def estimate_level(
     censored: bool = True,
     correlated: bool = True,
     pool: str = "images",
+    axis: str = "channel",
 ) -> NoiseLevel:
     """The noise level of noisy uint8 H x W x 3 images of one camera setting, with no clean
     image: the NLF against the estimated clean intensity (the module docstring gives the
@@ -535,8 +556,9 @@ def estimate_level(
     estimated alone, as the calibration measured it, and per knot the median of their stds is
     taken, weighted by the blocks each kept there: one textured image cannot drag it up) or
     "blocks" (all their blocks in one estimate: the flattest image's blocks then dominate, which
-    reads 5-20 % lower than the single-image calibration expects). Raises DataError when no
-    usable flat block is found.
+    reads 5-20 % lower than the single-image calibration expects). `axis`: the level against
+    each channel's intensity or the luminance (a block's, from its channel means), as
+    `NoiseLevel`. Raises DataError when no usable flat block is found.
     """
     who = "estimate_level"
     count = _knot_count(knots)
@@ -545,6 +567,7 @@ def estimate_level(
     _check_options(block, stride, surface, init_quantile, keep, texture_cut, iterations, max_clipped, min_blocks)
     if pool not in ("images", "blocks"):
         raise ValueError(f"estimate_level: pool must be 'images' or 'blocks', got {pool!r}")
+    _checked_axis(axis)
     stats = [_block_stats(image, block, stride, surface, censored) for image in images if min(image.shape[:2]) >= block]
     if not stats:
         raise DataError(f"{who}: every noisy image is smaller than one {block} x {block} block")
@@ -559,8 +582,9 @@ def estimate_level(
         for mu, e0, e1, clipped in stats:
             energy = e0[:, c] - QUANT_VAR  # rounding to 8 bit: white, so (nearly) all of it stays in the residual
             usable = (clipped[:, c] <= max_clipped) & (energy > 0)
+            x = mu[:, c] if axis == "channel" else mu @ np.asarray(LUMA)
             if usable.any():
-                result = _estimate_channel(mu[usable, c], energy[usable], e1[usable, c] / energy[usable], **settings)
+                result = _estimate_channel(x[usable], energy[usable], e1[usable, c] / energy[usable], **settings)
                 if result is not None:
                     found.append(result)
         if not found:
@@ -568,7 +592,7 @@ def estimate_level(
         sigma, support = (np.stack(part) for part in zip(*found))
         weights = np.where(support.sum(axis=0) > 0, support, 1.0)  # a knot no image supports: their plain median
         rows.append(tuple(float(v) for v in _weighted_median(sigma, weights)))
-    level = NoiseLevel(tuple(grid), tuple(rows))
+    level = NoiseLevel(tuple(grid), tuple(rows), axis)
     return level if factors is None else level.scaled(factors)
 
 
@@ -636,11 +660,12 @@ def _check_options(block, stride, surface, init_quantile, keep, texture_cut, ite
         raise ValueError("estimate_level: " + "; ".join(problems))
 
 
-def calibrate_estimator(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, max_pairs: int | None = 64, **options: Any) -> list[float]:
+def calibrate_estimator(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: int = 9, max_pairs: int | None = 64, axis: str = "channel",
+                        **options: Any) -> list[float]:
     """Per channel (R, G, B), the factor true / estimated noise level on (clean, noisy) uint8
     training pairs, for `estimate_level(..., calibration=...)`: on each pair, the RMS over the
     clean image of `fit_level` of that pair against that of `estimate_level` of its noisy image
-    alone (with `options`); the median over pairs. At most `max_pairs` pairs (evenly spaced)
+    alone (with `options`), both against `axis`; the median over pairs. At most `max_pairs` pairs (evenly spaced)
     are used (None: all); each costs about half a second. Pairs the estimator cannot read (smaller
     than a block, no flat unclipped region) are skipped. Plain floats (stored in files)."""
     count = _knot_count(knots)
@@ -653,9 +678,9 @@ def calibrate_estimator(pairs: Sequence[tuple[np.ndarray, np.ndarray]], knots: i
     ratios = []
     for clean, noisy in checked:
         image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(clean, -1, 0))).double()[None] / 255.0
-        truth = fit_level([(clean, noisy)], knots=count).map(image).square().mean(dim=(0, 2, 3)).sqrt()
+        truth = fit_level([(clean, noisy)], knots=count, axis=axis).map(image).square().mean(dim=(0, 2, 3)).sqrt()
         try:
-            guess = estimate_level([noisy], knots=count, **options).map(image).square().mean(dim=(0, 2, 3)).sqrt()
+            guess = estimate_level([noisy], knots=count, axis=axis, **options).map(image).square().mean(dim=(0, 2, 3)).sqrt()
         except DataError:  # too small, or no flat unclipped block: the pair says nothing about the estimator
             continue
         if bool((guess > 0).all()):

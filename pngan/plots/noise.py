@@ -187,10 +187,10 @@ def histograms(stats: Mapping[str, NoiseStats], log: bool = False, zoom_on: str 
     return fig
 
 
-def _channel_level_axes(axes: Any) -> None:
+def _channel_level_axes(axes: Any, intensity: str = "clean intensity x") -> None:
     """Titles and labels of a noise-std-against-intensity figure with one panel per channel."""
     for c, ax in enumerate(axes):
-        ax.set(title=f"{CHANNELS[c]} channel", xlabel="clean intensity x (8-bit levels)", xlim=(0, 255))
+        ax.set(title=f"{CHANNELS[c]} channel", xlabel=f"{intensity} (8-bit levels)", xlim=(0, 255))
         ax.set_ylim(bottom=0)
     axes[0].set_ylabel("noise std (8-bit levels)")
 
@@ -223,7 +223,8 @@ def noise_level(stats: Mapping[str, NoiseStats]) -> Figure:
 @styled
 def level_functions(levels: Mapping[str, Any]) -> Figure:
     """Fitted noise level functions (`pngan.noise.level.NoiseLevel`, one per camera setting):
-    noise std against clean intensity, one panel per channel; what a noise-aware generator is told."""
+    noise std against clean intensity (or luminance: the levels' axis), one panel per channel;
+    what a noise-aware generator is told."""
     names = check_models(levels)
     styles = model_styles(names)
     fig = constrained_figure(11, 3.6)
@@ -232,7 +233,8 @@ def level_functions(levels: Mapping[str, Any]) -> Figure:
         level = levels[name]
         for c, ax in enumerate(axes):
             ax.plot(np.asarray(level.knots) * 255.0, np.asarray(level.sigma[c]) * 255.0, label=name, **styles[name])
-    _channel_level_axes(axes)
+    axis = {levels[name].axis for name in names}
+    _channel_level_axes(axes, "clean luminance" if axis == {"luminance"} else "clean intensity x")
     fig.suptitle("Noise level functions fitted on the training split, per camera setting")
     legend_below(fig, axes[0], min(len(names), 5))
     return fig

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
@@ -28,6 +29,7 @@ from pngan.data.pairs import Pair
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_setting
+from pngan.noise.gaussian import CorrelatedGaussian
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
 from pngan.runtime import autocast, keyed_generator
 from pngan.train import loop
@@ -51,15 +53,26 @@ def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> LevelCondition:
                 members.setdefault(key, []).append(i)
         if not members:
             print("note: no training pair carries camera metadata; every pair takes the level fitted on all of them", flush=True)
-    groups = {key: fit_level([arrays[i] for i in index], knots=cfg.level_knots) for key, index in sorted(members.items())}
-    calibration = calibrate_estimator(arrays, knots=cfg.level_knots, **cfg.estimator_options)
+    fit = dict(knots=cfg.level_knots, axis=cfg.level_axis)
+    groups = {key: fit_level([arrays[i] for i in index], **fit) for key, index in sorted(members.items())}
+    calibration = calibrate_estimator(arrays, **fit, **cfg.estimator_options)
     return LevelCondition(
-        fallback=fit_level(arrays, knots=cfg.level_knots),
+        fallback=fit_level(arrays, **fit),
         groups=groups,
         group_key=cfg.level_source,
         hold_level=cfg.hold_level,
         estimator={"options": dict(cfg.estimator_options), "calibration": calibration},
     )
+
+
+def fit_start(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> dict[str, Any]:
+    """The generator arguments of its step-0 filter: none for white noise; for `start:
+    correlated` the width and channel mixing (Cholesky factor of the channel correlation) of
+    the correlated Gaussian fitted on every training pair (pngan.noise.gaussian.CorrelatedGaussian)."""
+    if cfg.start == "white":
+        return {}
+    model = CorrelatedGaussian().fit([(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)])
+    return {"start_width": float(model.kernel_sigma), "start_mixing": [float(v) for v in np.linalg.cholesky(model.channel_corr).ravel()]}
 
 
 class LevelPairs(Dataset):
@@ -98,10 +111,11 @@ class AwarePnganTask(AdversarialTask):
     loop = "pngan_aware"
 
     def __init__(self, cfg: AwareGanConfig, runtime: Runtime, denoiser: nn.Module, val_set: LevelPairs | None, guard: NanGuard,
-                 condition: LevelCondition, vgg: nn.Module | None = None):
-        # the levels shape what G learns, like D_d: a run never resumes with other levels
-        digest = hashlib.sha256(json.dumps(condition.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-        super().__init__(cfg, runtime, denoiser, val_set, guard, vgg, cfg.network_kwargs("generator"), cfg.network_kwargs("discriminator"), (digest,))
+                 condition: LevelCondition, vgg: nn.Module | None = None, start: dict[str, Any] | None = None):
+        # the levels and the start filter shape what G learns, like D_d: a run never resumes with others
+        digest = hashlib.sha256(json.dumps([condition.to_dict(), start or {}], sort_keys=True).encode()).hexdigest()[:16]
+        generator_kwargs = {**cfg.network_kwargs("generator"), **(start or {})}  # `fit_start`'s filter, recorded in the file
+        super().__init__(cfg, runtime, denoiser, val_set, guard, vgg, generator_kwargs, cfg.network_kwargs("discriminator"), (digest,))
         self.condition = condition
         self.knots = torch.tensor(condition.knots, dtype=torch.float32, device=runtime.device)
         self.group_names = getattr(val_set, "group_names", ())
@@ -109,7 +123,7 @@ class AwarePnganTask(AdversarialTask):
     def _noise(self, network: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator):
         """(level map s, white noise z, G's field u in float32) of a batch."""
         clean = batch["clean"]
-        s = level_map(batch["level"], self.knots, clean)
+        s = level_map(batch["level"], self.knots, clean, self.condition.axis)
         z = randn_like(clean, generator)
         with autocast(self.runtime.device, self.runtime.precision):
             u = network(generator_input(z, clean, s)).float()
@@ -152,7 +166,8 @@ def train_pngan_aware(
     torchrun support). `train_dataset` / `val_set` are `PairDataset`s (their `pairs` carry the
     metadata the camera settings come from); the levels are fitted on `train_dataset`'s pairs."""
     condition = fit_condition(cfg, train_dataset.pairs)  # before seeding: the networks' initial weights do not depend on it
+    start = fit_start(cfg, train_dataset.pairs)
     val = None if val_set is None else LevelPairs(val_set, condition)
-    return run_adversarial(cfg, lambda runtime, guard: AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg),
+    return run_adversarial(cfg, lambda runtime, guard: AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg, start),
                            LevelPairs(train_dataset, condition), out_dir)
 

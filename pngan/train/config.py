@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pngan import models
+from pngan.noise.fitting import INTENSITY_AXES
 from pngan import noise
 from pngan import params as P
 from pngan.registry import Registry, RegistryError, check_arguments
@@ -169,6 +170,7 @@ class GanConfig(RuntimeConfig):
 # the paper's synthetic input, which the noise-aware generator does not have
 _SYNTHETIC_INPUT_FIELDS = ("setting", "input_sigma", "input_noise", "input_noise_kwargs", "input_noise_fixed")
 LEVEL_SOURCES = ("camera", "all")
+STARTS = ("white", "correlated")  # what a filtering noise-aware G starts from
 
 
 @dataclass
@@ -182,8 +184,10 @@ class AwareGanConfig(GanConfig):
     # the condition [guess]
     level_source: str = "camera"  # 'camera': one noise level function per camera setting, else the all-pairs fit; 'all': one for every pair
     level_knots: int = 9  # knots of the piecewise-linear level functions (clean intensity -> std)
+    level_axis: str = "channel"  # the level against each channel's clean value, or against the clean luminance (docs/METHOD.md §8.5)
     hold_level: bool = True  # the level is structural: G's field is rescaled to unit RMS per image and channel (METHOD.md §6.6)
     residual_from_z: bool = True  # G's zero-initialised tail adds to z: step 0 is the classical draw
+    start: str = "white"  # step 0 of a filtering G (generator_kwargs kernel > 0): white noise, or the correlated Gaussian fitted on the training split
     condition_discriminator: bool = True  # D judges [y, s] (6 channels); false: y alone, as the paper's
     estimator_options: dict[str, Any] = field(default_factory=dict)  # options of the blind level estimator (reference mode), stored in the file
 
@@ -193,8 +197,12 @@ class AwareGanConfig(GanConfig):
         self._require(not changed, f"{', '.join(changed)}: the noise-aware generator has no synthetic input; leave these at their defaults")
         self._require(self.level_source in LEVEL_SOURCES, f"level_source must be one of {', '.join(LEVEL_SOURCES)}, got '{self.level_source}'")
         self._require(self.level_knots >= 2, f"level_knots must be >= 2, got {self.level_knots}")
-        for kwargs, key in ((self.generator_kwargs, "residual_from_z"), (self.discriminator_kwargs, "in_channels")):
-            self._require(key not in kwargs, f"{key} is set by the noise-aware task (see residual_from_z, condition_discriminator), not in the network's kwargs")
+        self._require(self.level_axis in INTENSITY_AXES, f"level_axis must be one of {', '.join(INTENSITY_AXES)}, got '{self.level_axis}'")
+        for kwargs, key in ((self.generator_kwargs, "residual_from_z"), (self.generator_kwargs, "start_width"), (self.generator_kwargs, "start_mixing"),
+                            (self.discriminator_kwargs, "in_channels")):
+            self._require(key not in kwargs, f"{key} is set by the noise-aware task (see residual_from_z, start, condition_discriminator), not in the network's kwargs")
+        self._require(self.start in STARTS, f"start must be one of {', '.join(STARTS)}, got '{self.start}'")
+        self._require(self.start == "white" or self.generator_kwargs.get("kernel", 0), "start: correlated needs a filtering generator (generator_kwargs: {kernel: 5})")
         super().__post_init__()
         for name, kwargs in (("generator", self.network_kwargs("generator")), ("discriminator", self.network_kwargs("discriminator"))):
             try:
