@@ -151,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder (replaces only the <name>.png files written)")
     a = g.add_argument_group("noise level (noise-aware generators only; give one)")
     a.add_argument("--reference", type=Path, default=None, metavar="NOISY_DIR", help="noisy images of the camera to imitate: a clean image takes the level of the reference of its name, the others that of all pooled")
-    a.add_argument("--camera", default=None, metavar="NAME", help="a camera setting the generator was trained on: camera (with --iso) or simulated profile")
+    a.add_argument("--camera", default=None, metavar="NAME", help="a camera the generator was trained on (with --iso: a trained setting, or any ISO in the trained range for a generator with an ISO law) or a simulated profile")
     a.add_argument("--iso", type=int, default=None, metavar="N", help="the ISO of --camera (real data: the setting is 'NAME ISO N')")
     a.add_argument("--level", default=None, metavar="SIGMA", help="noise std in 8-bit levels (/255): one number, or R,G,B")
     a.add_argument("--level-margin", type=float, default=2.0, metavar="X", help="refuse levels beyond the trained range / X ... * X (default 2)")

@@ -6,7 +6,7 @@
     model = GeneratorNoise.from_file("runs/pngan/generator.pt")        # the same, as a noise model
     generate_folder("runs/pngan/generator.pt", "clean/", "fake/")     # one PNG per clean image
     aware = GeneratorNoise.from_file("runs/pngan_aware/generator.pt")  # a noise-aware generator ...
-    aware.for_group("GP ISO 800").sample(clean)                        # ... at a trained camera setting,
+    aware.for_camera("GP", 800).sample(clean)                          # ... at a camera and ISO,
     aware.for_level(NoiseLevel.constant(12 / 255)).sample(clean)       # a level, or a reference's level
     generate_folder("runs/pngan_aware/generator.pt", "clean/", "fake/", reference="my_noisy/")
     scores = score_folders("clean/", "real/", "fake/")                # AKLD / KLD / PSNR per image
@@ -37,7 +37,7 @@ from pngan.models.aware import add_noise, generator_input
 from pngan.models.files import load_network_file
 from pngan.models.tiling import apply_tiled
 from pngan.noise.base import NoiseModel, quantize, randn_like
-from pngan.noise.condition import LevelCondition, camera_key, camera_setting
+from pngan.noise.condition import LevelCondition
 from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
 from pngan.runtime import autocast, keyed_generator, select_device, stable_seed
@@ -110,11 +110,15 @@ class AwareGeneratorNoise(NoiseModel):
         """At the level of a camera setting it was trained on (e.g. 'GP ISO 800', 'phone_iso3200')."""
         return self._at(self.condition.level_of(key))
 
+    def for_camera(self, camera: str, iso: float | None = None) -> "AwareGeneratorNoise":
+        """At the level of a camera (or simulated profile) and ISO: a trained setting, or, for a
+        generator with an ISO law, a trained camera at any ISO within the trained range."""
+        return self._at(self.condition.level_at(camera, iso))
+
     def for_meta(self, meta: dict[str, Any]) -> "AwareGeneratorNoise":
-        """At the level of a pair's camera setting when it was trained on it, else at the level
-        fitted on every training pair (as `heteroscedastic@camera` falls back to its all-pairs fit)."""
-        key = camera_setting(meta)
-        return self._at(self.condition.groups.get(key, self.condition.fallback) if key is not None else self.condition.fallback)
+        """At the level of a pair's camera setting (`LevelCondition.level_for`), else at the
+        level fitted on every training pair (as `heteroscedastic@camera` falls back to its all-pairs fit)."""
+        return self._at(self.condition.level_for(meta))
 
     def for_level(self, level: NoiseLevel, what: str = "level") -> "AwareGeneratorNoise":
         return self._at(self.condition.check_level(level, self.margin, what))
@@ -268,8 +272,9 @@ def generate_folder(
 
     A noise-aware generator needs exactly one level source: `reference`, a folder of noisy images
     from the target camera (a clean image takes the level estimated from the reference of its
-    name, the others the level of all references pooled); `camera` (with `iso` for real data:
-    a camera setting it was trained on); or `level`, a noise std in 8-bit levels (one number, or
+    name, the others the level of all references pooled); `camera` (with `iso` for real data: a
+    camera setting it was trained on, or with an ISO law any ISO of a trained camera within the
+    trained ISOs); or `level`, a noise std in 8-bit levels (one number, or
     R, G, B). A level more than `level_margin` times outside the trained range is refused.
     Everything that can be checked cheaply is checked before any image is written."""
     if samples is not None and samples < 1:
@@ -351,7 +356,7 @@ def _aware_models(checkpoint: str | Path, model: AwareGeneratorNoise, pairs: lis
         )
     try:
         if camera is not None:
-            fixed = model.for_group(camera_key(camera, iso))
+            fixed = model.for_camera(camera, iso)
         elif level is not None:
             fixed = model.for_level(parse_level(level), what=f"--level {level}")
         else:

@@ -41,6 +41,7 @@ ORACLE = "oracle"
 PNGAN = "pngan"
 PNGAN_AWARE = "pngan_aware"
 REFERENCE = "reference"  # `kind@reference`: the level comes from another noisy image of the camera setting
+AT_LEVEL = "heteroscedastic@level"  # the noise-aware generator's classical counterpart: a Gaussian at its level
 REFERENCE_KINDS = ("awgn", "heteroscedastic")  # the classical models a reference level sets
 REFERENCE_PROTOCOL = ("level estimated blindly (no clean image) from the noisy image of another source image of the same camera "
                       "setting (the next test image by name, or a training image where the test split has none; failing both, the same "
@@ -111,12 +112,15 @@ def references(pairs: Sequence[Pair], oracle: bool, generators: dict[str, NoiseM
     """The rows every fitted model is read against, in the tables' order: the oracle (asked for,
     and every pair of `pairs` simulated, so that its true noise law is known), then the trained
     generators (`generators`: 'pngan', 'pngan_aware'), a noise-aware one at each pair's camera
-    setting (`AwareGeneratorNoise.for_meta`)."""
+    setting (`AwareGeneratorNoise.for_meta`), followed by its classical counterpart at the same
+    level, a Gaussian with that std per pixel (AT_LEVEL)."""
     out: dict[str, Chooser] = {}
     if oracle and all("profile" in p.meta for p in pairs):
         out[ORACLE] = oracle_models()
     for name, model in generators.items():
         out[name] = (lambda p, m=model: m.for_meta(p.meta)) if isinstance(model, AwareGeneratorNoise) else (lambda p, m=model: m)
+        if isinstance(model, AwareGeneratorNoise):
+            out[AT_LEVEL] = lambda p, c=model.condition: LevelNoise(c.level_for(p.meta))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -17,17 +18,17 @@ from trainer_standins import PROFILES, TinyDenoiser, profile_pairs, tiny_aware_c
 from pngan import models
 from pngan.cli import main
 from pngan.data.pairs import Pair
-from pngan.data.patches import make_patch_set
+from pngan.data.patches import PairDataset, make_patch_set
 from pngan.errors import CheckpointError, DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
 from pngan.images import read_image, write_png
 from pngan.models.aware import AwareGenerator, filter_noise, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
-from pngan.noise.condition import LevelCondition, camera_setting
+from pngan.noise.condition import IsoLaw, LevelCondition, camera_setting, fit_iso_law
 from pngan.noise.gaussian import CorrelatedGaussian, kernel_lag1
 from pngan.noise.level import NoiseLevel
-from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, fit_start, train_pngan_aware
+from pngan.train.aware import AwarePnganTask, LevelPairs, fit_condition, fit_start, level_source_of, train_pngan_aware
 from pngan.train.loop import NanGuard, Runtime
 from pngan.train.distributed import DistContext
 
@@ -41,6 +42,15 @@ def _constant(std_255: float) -> NoiseLevel:
 def _condition(levels: dict[str, float] = PROFILES, hold_level: bool = True) -> LevelCondition:
     groups = {key: _constant(std) for key, std in levels.items()}
     return LevelCondition(fallback=_constant(float(np.mean(list(levels.values())))), groups=groups, hold_level=hold_level)
+
+
+def _law_condition() -> LevelCondition:
+    """Cameras 'GP' and 'IP' trained at ISO 100-3200, their std doubling every 4x ISO (slope 0.5),
+    IP's half of GP's; the fallback a constant 10/255."""
+    law = IsoLaw(0.5, {"GP": math.log(0.1), "IP": math.log(0.05)}, (100.0, 3200.0))
+    fallback = _constant(10.0)
+    groups = {"GP ISO 100": fallback.scaled(law.factor("GP", 100)), "IP ISO 3200": fallback.scaled(law.factor("IP", 3200))}
+    return LevelCondition(fallback, groups, "iso_law", iso_law=law)
 
 
 def _shaping_generator(seed: int = 0, **kwargs) -> AwareGenerator:
@@ -220,6 +230,64 @@ def test_the_camera_setting_key_is_the_one_the_noise_model_table_uses():
         assert camera_setting(meta) == stage_group_of(Pair("p", None, None, meta), "camera")
 
 
+def test_an_iso_law_serves_any_iso_of_a_trained_camera_and_refuses_the_rest():
+    condition = _law_condition()
+    # GP at ISO 400: 10 * 0.1 * sqrt(400) = 20/255; IP is half of GP at every ISO
+    assert condition.level_at("GP", 400).mean_std() * 255 == pytest.approx(20.0)
+    assert condition.level_at("IP", 400).mean_std() * 255 == pytest.approx(10.0)
+    stds = [condition.level_at("GP", iso).mean_std() for iso in (100, 200, 800, 3200)]
+    assert stds == sorted(stds) and stds[-1] / stds[0] == pytest.approx(math.sqrt(32))
+    with pytest.raises(ParamsError, match=r"camera 'N6' is not one the generator was trained on; known: 'GP', 'IP'"):
+        condition.level_at("N6", 400)
+    with pytest.raises(ParamsError, match=r"ISO 6400 is outside the ISOs the generator was trained on, 100-3200"):
+        condition.level_at("GP", 6400)
+    with pytest.raises(ParamsError, match=r"camera 'GP' needs an ISO"):
+        condition.level_at("GP", None)
+    # scoring a pair: its camera's level at its ISO, beyond the trained ISOs too; an unknown camera
+    # takes the cameras' mean offset; no ISO, the fallback
+    assert condition.level_for({"camera": "GP", "iso": "6400"}).mean_std() * 255 == pytest.approx(80.0)
+    assert condition.level_for({"camera": "N6", "iso": 400}).mean_std() * 255 == pytest.approx(math.sqrt(20.0 * 10.0))
+    assert condition.level_for({"camera": "N6"}) == condition.fallback
+    assert condition.level_for({"camera": float("nan"), "iso": float("nan")}) == condition.fallback
+
+
+def test_the_iso_law_recovers_a_known_slope_and_camera_offsets():
+    rng = np.random.default_rng(0)
+    slope, offsets = 0.4, {"A": 0.0, "B": -0.5}
+    images = []
+    for camera, offset in offsets.items():
+        for iso in (200, 800, 3200):
+            clean = rng.integers(30, 225, size=(64, 64, 3), dtype=np.uint8)
+            std = math.exp(offset + slope * math.log(iso / 200)) * 4.0
+            noisy = np.clip(clean + rng.normal(0, std, clean.shape), 0, 255).round().astype(np.uint8)
+            images.append((camera, float(iso), [(clean, noisy)]))
+    fallback = _constant(10.0)
+    law = fit_iso_law(images, fallback)
+    assert law.slope == pytest.approx(slope, abs=0.02)
+    assert law.cameras["B"] - law.cameras["A"] == pytest.approx(-0.5, abs=0.03)
+    assert law.iso_range == (pytest.approx(200), pytest.approx(3200))
+    assert fallback.scaled(law.factor("A", 800)).mean_std() * 255 == pytest.approx(4.0 * 4 ** 0.4, rel=0.04)
+    one_iso = fit_iso_law([(c, 800.0, pairs) for c, _, pairs in images], fallback)
+    assert one_iso.slope == 0.0
+
+
+def test_auto_fits_an_iso_law_on_real_camera_settings_and_per_setting_levels_on_profiles():
+    data = profile_pairs()
+    assert level_source_of("auto", data.pairs) == "camera"
+    with pytest.raises(ParamsError, match="level_source iso_law: the training pairs need camera and ISO metadata"):
+        level_source_of("iso_law", data.pairs)
+    # the same pairs as camera GP at ISO 100 and 3200 (std 6 and 20): the law goes through both
+    real = [Pair(p.name, p.noisy, p.clean, {"camera": "GP", "iso": p.meta["profile"].removeprefix("phone_iso"), "source": p.name})
+            for p in data.pairs]
+    condition = fit_condition(tiny_aware_config(), real)
+    assert condition.group_key == "iso_law" and sorted(condition.groups) == ["GP ISO 100", "GP ISO 3200"]
+    assert condition.iso_law.slope == pytest.approx(math.log(20 / 6) / math.log(32), rel=0.1)
+    assert condition.level_at("GP", 100).mean_std() * 255 == pytest.approx(6.0, rel=0.15)
+    assert condition.level_at("GP", 3200).mean_std() * 255 == pytest.approx(20.0, rel=0.15)
+    items = LevelPairs(PairDataset(real, None, False, 0), condition)
+    assert torch.equal(items[0]["level"], condition.level_at("GP", 100).table().float())
+
+
 # ---- training ----------------------------------------------------------------------------------
 
 
@@ -375,6 +443,17 @@ def test_real_camera_settings_are_camera_and_iso(tmp_path, clean_dir, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_generator_with_an_iso_law_takes_any_trained_iso_of_a_trained_camera(tmp_path, clean_dir, capsys):
+    path = _aware_file(tmp_path / "aware.pt", _law_condition())
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "ok", "--camera", "IP", "--iso", "1600")  # not a trained setting
+    assert code == 0, err
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--camera", "IP", "--iso", "6400")
+    _one_line_error(code, err, f"{path}: ISO 6400 is outside the ISOs the generator was trained on, 100-3200")
+    code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--camera", "N6", "--iso", "800")
+    _one_line_error(code, err, "camera 'N6' is not one the generator was trained on; known: 'GP', 'IP'")
+    assert not (tmp_path / "out").exists()
+
+
 def test_out_of_range_and_missing_or_misplaced_levels_are_one_line_errors(tmp_path, clean_dir, capsys, generator_file):
     path = _aware_file(tmp_path / "aware.pt")
     code, _, err = _generate(capsys, path, clean_dir, tmp_path / "out", "--level", "90")
@@ -406,7 +485,7 @@ def test_generate_refuses_a_reference_folder_that_overlaps_the_output(tmp_path, 
 
 
 def _garbage_conditions():
-    good = _condition().to_dict()
+    good, law = _condition().to_dict(), _law_condition().to_dict()
     level = good["groups"]["phone_iso100"]
 
     def changed(**entries):
@@ -427,6 +506,12 @@ def _garbage_conditions():
         "a calibration of two factors": changed(estimator={"options": {}, "calibration": [1.0, 1.0]}),
         "an estimator option the condition sets": changed(estimator={"options": {"axis": "luminance"}, "calibration": None}),
         "levels of two axes": changed(groups={"phone_iso100": {**level, "axis": "luminance"}}),
+        "an ISO law on a per-setting condition": changed(iso_law={"slope": 0.5, "cameras": {"GP": -3.0}, "iso_range": [100, 3200]}),
+        "an ISO law that is not finite": {**law, "iso_law": {**law["iso_law"], "slope": float("nan")}},
+        "an ISO law with a reversed range": {**law, "iso_law": {**law["iso_law"], "iso_range": [3200, 100]}},
+        "an ISO law with no camera": {**law, "iso_law": {**law["iso_law"], "cameras": {}}},
+        "an ISO law with an unknown entry": {**law, "iso_law": {**law["iso_law"], "code": "os:system"}},
+        "an iso_law group key without its law": {**law, "iso_law": None},
     }
 
 
@@ -449,8 +534,12 @@ def test_a_file_with_both_an_input_spec_and_a_condition_is_refused(tmp_path):
 def test_the_condition_entry_round_trips():
     condition = _condition()
     entry = condition.to_dict()
-    assert set(entry) == {"kind", "knots", "group_key", "groups", "fallback", "range", "hold_level", "estimator"}
+    assert set(entry) == {"kind", "knots", "group_key", "groups", "fallback", "range", "hold_level", "estimator", "iso_law"}
     assert entry["range"] == {"min_std": pytest.approx(6.0), "max_std": pytest.approx(20.0)}
     assert LevelCondition.from_dict(json.loads(json.dumps(entry))) == condition
+    older = {key: value for key, value in entry.items() if key != "iso_law"}  # files written before the ISO law
+    assert LevelCondition.from_dict(json.loads(json.dumps(older))) == condition
+    law = _law_condition()
+    assert LevelCondition.from_dict(json.loads(json.dumps(law.to_dict()))) == law
     with pytest.raises(DataError):
         LevelCondition.from_dict({**entry, "knots": [0.0, 1.0]})

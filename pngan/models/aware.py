@@ -25,6 +25,8 @@ then the 3 x 3 channel mixing), so that step 0 is that classical model at the le
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -117,6 +119,14 @@ def start_filter(kernel: int, width: float, mixing: tuple[float, ...] | None) ->
     return weights.reshape(3 * 3 * kernel * kernel, 1, 1).float()
 
 
+@functools.lru_cache(maxsize=16)
+def _inside_taps(height: int, width: int, kernel: int, channels: int, device: torch.device) -> torch.Tensor:
+    """(1, 1, channels * k * k, H, W): 1 where a filter tap falls inside an H x W image; one per
+    size (tiles and crops repeat a few sizes), not one per forward pass."""
+    inside = F.unfold(torch.ones(1, 1, height, width, device=device), kernel, padding=kernel // 2)
+    return inside.view(1, 1, kernel * kernel, height, width).repeat(1, 1, channels, 1, 1)
+
+
 def filter_noise(z: torch.Tensor, weights: torch.Tensor, kernel: int) -> torch.Tensor:
     """Per-pixel filters of white noise z (B, 3, H, W): `weights` (B, 3 * 3 * k * k, H, W) hold,
     for each output channel, a k x k x 3 filter, which is normalised to unit energy over the taps
@@ -124,9 +134,7 @@ def filter_noise(z: torch.Tensor, weights: torch.Tensor, kernel: int) -> torch.T
     batch, channels, height, width = z.shape
     taps = channels * kernel * kernel
     w = weights.float().view(batch, channels, taps, height, width)
-    inside = F.unfold(torch.ones(1, 1, height, width, device=z.device, dtype=w.dtype), kernel, padding=kernel // 2)
-    inside = inside.view(1, 1, kernel * kernel, height, width).repeat(1, 1, channels, 1, 1)
-    w = w * inside
+    w = w * _inside_taps(height, width, kernel, channels, z.device)
     w = w * torch.rsqrt(w.square().sum(dim=2, keepdim=True) + RMS_EPS)
     patches = F.unfold(z.float(), kernel, padding=kernel // 2).view(batch, 1, taps, height, width)
     return (w * patches).sum(dim=2).to(z.dtype)

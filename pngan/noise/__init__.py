@@ -24,6 +24,7 @@ LABELS: dict[str, str] = {
     "oracle": "Oracle: the true simulator, an independent draw",
     "pngan_aware": "Noise-aware PNGAN (this kit), at the camera setting's level",
     "pngan_aware@reference": "Noise-aware PNGAN (this kit), level from a reference image",
+    "heteroscedastic@level": "Heteroscedastic Gaussian, at the noise-aware generator's camera-setting level",
     "pngan": "PNGAN (this kit)",
     "camera_fitted": "Camera pipeline, noise levels fitted",
     "heteroscedastic": "Heteroscedastic Gaussian, fitted",

@@ -94,8 +94,9 @@ def noise_model_markdown(table: pd.DataFrame, images: int, samples: int, dataset
     if table["key"].str.endswith("@reference").any():
         lines.append("")
         lines.append(
-            "Camera-setting rows (`@camera`, the noise-aware PNGAN) take the level fitted on the training split for the "
-            "image's camera setting. Reference rows take a level estimated blindly (no clean image) from the noisy image "
+            "Camera-setting rows (`@camera`; the noise-aware PNGAN and, at its very level, `heteroscedastic@level`) take "
+            "the level fitted on the training split for the image's camera setting (the noise-aware generator's: a "
+            "per-camera ISO law where the pairs carry camera and ISO, METHOD.md §8.5). Reference rows take a level estimated blindly (no clean image) from the noisy image "
             "of *another* source image of the same camera setting (the next test image by name, or a training image "
             "where the test split has none; failing both, the same camera at the nearest ISO, then any camera); the scored "
             "image's own noisy version is never used. All reference rows use the same estimate per image."

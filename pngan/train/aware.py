@@ -26,9 +26,10 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from pngan.data.pairs import Pair
+from pngan.errors import ParamsError
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
-from pngan.noise.condition import LevelCondition, camera_setting
+from pngan.noise.condition import LevelCondition, camera_key, camera_setting, fit_iso_law, iso_of
 from pngan.noise.gaussian import CorrelatedGaussian
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
 from pngan.runtime import autocast, keyed_generator
@@ -40,52 +41,93 @@ from pngan.train.loop import STREAM_INPUT_NOISE, NanGuard, Runtime
 UNGROUPED = "other"  # the validation group name of pairs without camera metadata
 
 
-def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> LevelCondition:
-    """The levels to train with, from the training pairs only: one per camera setting
-    (`pngan.noise.condition.camera_setting`) and one on every pair, the fallback for the
-    others; and the blind estimator's calibration on the same pairs, for reference mode."""
-    arrays = [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
-    members: dict[str, list[int]] = {}
-    if cfg.level_source == "camera":
+def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clean, noisy) uint8 arrays of the pairs, read once for every fit below."""
+    return [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
+
+
+def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair], arrays: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> LevelCondition:
+    """The levels to train with, from the training pairs only (`level_source`, resolved by
+    `level_source_of`): one per camera setting, or one per camera scaled by the ISO law, and one
+    on every pair, the fallback for the others; and the blind estimator's calibration on the
+    same pairs, for reference mode. `arrays`: the pairs' `training_arrays`, when already read."""
+    arrays = training_arrays(pairs) if arrays is None else arrays
+    fit = dict(knots=cfg.level_knots, axis=cfg.level_axis)
+    fallback = fit_level(arrays, **fit)
+    source = level_source_of(cfg.level_source, pairs)
+    groups, law = {}, None
+    if source == "iso_law":
+        images: dict[str, tuple[str, float, list]] = {}
+        for pair, arrays_of in zip(pairs, arrays):
+            if _has_iso(pair.meta):
+                camera, iso = str(pair.meta["camera"]), iso_of(pair.meta)
+                images.setdefault(str(pair.meta.get("source", pair.name)), (camera, iso, []))[2].append(arrays_of)
+        law = fit_iso_law(list(images.values()), fallback)
+        settings = {(camera, iso) for camera, iso, _ in images.values()}
+        groups = {camera_key(camera, _iso_name(iso)): fallback.scaled(law.factor(camera, iso)) for camera, iso in sorted(settings)}
+    elif source == "camera":
+        members: dict[str, list[int]] = {}
         for i, pair in enumerate(pairs):
             key = camera_setting(pair.meta)
             if key is not None:
                 members.setdefault(key, []).append(i)
         if not members:
             print("note: no training pair carries camera metadata; every pair takes the level fitted on all of them", flush=True)
-    fit = dict(knots=cfg.level_knots, axis=cfg.level_axis)
-    groups = {key: fit_level([arrays[i] for i in index], **fit) for key, index in sorted(members.items())}
+        groups = {key: fit_level([arrays[i] for i in index], **fit) for key, index in sorted(members.items())}
     calibration = calibrate_estimator(arrays, **fit, **cfg.estimator_options)
     return LevelCondition(
-        fallback=fit_level(arrays, **fit),
+        fallback=fallback,
         groups=groups,
-        group_key=cfg.level_source,
+        group_key=source,
         hold_level=cfg.hold_level,
         estimator={"options": dict(cfg.estimator_options), "calibration": calibration},
+        iso_law=law,
     )
 
 
-def fit_start(cfg: AwareGanConfig, pairs: Sequence[Pair]) -> dict[str, Any]:
+def level_source_of(level_source: str, pairs: Sequence[Pair]) -> str:
+    """`auto`: the ISO law when training pairs carry a camera and an ISO (real data sets; pairs
+    without them take the all-pairs level), else one level per camera setting (the simulated
+    profiles); the others as they are."""
+    with_iso = any(_has_iso(p.meta) for p in pairs) and not any("profile" in p.meta for p in pairs)
+    if level_source == "iso_law" and not with_iso:
+        raise ParamsError("level_source iso_law: the training pairs need camera and ISO metadata (real data sets' file names); "
+                          "use camera (one level per setting) or auto")
+    if level_source == "auto":
+        return "iso_law" if with_iso else "camera"
+    return level_source
+
+
+def _has_iso(meta: dict[str, Any]) -> bool:
+    return isinstance(meta.get("camera"), str) and iso_of(meta) is not None  # a table's missing camera reads as NaN
+
+
+def _iso_name(iso: float) -> int | float:
+    return int(iso) if float(iso).is_integer() else iso
+
+
+def fit_start(cfg: AwareGanConfig, pairs: Sequence[Pair], arrays: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
     """The generator arguments of its step-0 filter: none for white noise; for `start:
     correlated` the width and channel mixing (Cholesky factor of the channel correlation) of
     the correlated Gaussian fitted on every training pair (pngan.noise.gaussian.CorrelatedGaussian)."""
     if cfg.start == "white":
         return {}
-    model = CorrelatedGaussian().fit([(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)])
+    model = CorrelatedGaussian().fit(training_arrays(pairs) if arrays is None else arrays)
     return {"start_width": float(model.kernel_sigma), "start_mixing": [float(v) for v in np.linalg.cholesky(model.channel_corr).ravel()]}
 
 
 class LevelPairs(Dataset):
     """A pair dataset whose samples also carry their pair's level table ('level', (3, K)) and,
     when any pair has camera metadata, the index of its camera setting in `group_names`
-    ('group'; validation reports the noise std per setting). A pair whose setting was not in
-    training takes the fallback level, and keeps its own name for the report."""
+    ('group'; validation reports the noise std per setting). A pair takes its level from its
+    metadata (`LevelCondition.level_for`): the fallback when its setting (or camera) was not in
+    training; it keeps its own setting's name for the report."""
 
     def __init__(self, dataset: Dataset, condition: LevelCondition):
         self.dataset = dataset
         keys = [camera_setting(pair.meta) for pair in dataset.pairs]  # reported per setting even when one level serves all
-        tables = {key: torch.as_tensor(condition.groups.get(key, condition.fallback).table(), dtype=torch.float32) for key in set(keys)}
-        self.tables = [tables[key] for key in keys]
+        tables = [torch.as_tensor(condition.level_for(pair.meta).table(), dtype=torch.float32) for pair in dataset.pairs]
+        self.tables = tables
         named = sorted({key for key in keys if key is not None})
         self.group_names: tuple[str, ...] = (*named, UNGROUPED) if named else ()
         self.groups = [self.group_names.index(key if key is not None else UNGROUPED) for key in keys] if named else None
@@ -165,8 +207,9 @@ def train_pngan_aware(
     """Train the noise-aware PNGAN like `pngan.train.gan.train_pngan` (same outputs, resume and
     torchrun support). `train_dataset` / `val_set` are `PairDataset`s (their `pairs` carry the
     metadata the camera settings come from); the levels are fitted on `train_dataset`'s pairs."""
-    condition = fit_condition(cfg, train_dataset.pairs)  # before seeding: the networks' initial weights do not depend on it
-    start = fit_start(cfg, train_dataset.pairs)
+    arrays = training_arrays(train_dataset.pairs)
+    condition = fit_condition(cfg, train_dataset.pairs, arrays)  # before seeding: the networks' initial weights do not depend on it
+    start = fit_start(cfg, train_dataset.pairs, arrays)
     val = None if val_set is None else LevelPairs(val_set, condition)
     return run_adversarial(cfg, lambda runtime, guard: AwarePnganTask(cfg, runtime, denoiser, val, guard, condition, vgg, start),
                            LevelPairs(train_dataset, condition), out_dir)

@@ -169,7 +169,7 @@ class GanConfig(RuntimeConfig):
 
 # the paper's synthetic input, which the noise-aware generator does not have
 _SYNTHETIC_INPUT_FIELDS = ("setting", "input_sigma", "input_noise", "input_noise_kwargs", "input_noise_fixed")
-LEVEL_SOURCES = ("camera", "all")
+LEVEL_SOURCES = ("auto", "camera", "iso_law", "all")
 STARTS = ("white", "correlated")  # what a filtering noise-aware G starts from
 
 
@@ -182,7 +182,7 @@ class AwareGanConfig(GanConfig):
 
     generator: str = "aware_generator"
     # the condition [guess]
-    level_source: str = "camera"  # 'camera': one noise level function per camera setting, else the all-pairs fit; 'all': one for every pair
+    level_source: str = "auto"  # 'camera': one level function per camera setting; 'iso_law': per camera, scaled by ISO; 'all': one for every pair; 'auto': iso_law when pairs carry camera and ISO, else camera
     level_knots: int = 9  # knots of the piecewise-linear level functions (clean intensity -> std)
     level_axis: str = "channel"  # the level against each channel's clean value, or against the clean luminance (docs/METHOD.md §8.5)
     hold_level: bool = True  # the level is structural: G's field is rescaled to unit RMS per image and channel (METHOD.md §6.6)
