@@ -40,6 +40,7 @@ FAMILIES = {
 MODELS = {
     "pngan_aware": "noise-aware PNGAN, camera setting's level",
     "pngan_aware@reference": "noise-aware PNGAN, reference level",
+    "heteroscedastic@level": "heteroscedastic, the noise-aware generator's camera-setting level",
     "pngan": "PNGAN",
     "camera_fitted": "camera pipeline, fitted",
     "camera_random": "camera pipeline, random ranges",
@@ -61,8 +62,10 @@ PROTOCOL = (
     "Every model is fitted (each generator trained) on the training split only and scored on the held-out "
     "test blocks (split by scene), each noised as many times as the table below says. Cells: AKLD ↓ / noise "
     "std /255 (real) / content leak (real), the leak being the correlation of the local noise magnitude with "
-    "the clean image's gradient. \"Camera setting's level\" and \"per camera/ISO\": the level fitted on the "
-    "training split for the image's camera setting. \"Reference level\" (and σ from reference): a level "
+    "the clean image's gradient. \"Per camera/ISO\": the level fitted on the training split for the "
+    "image's camera setting (the all-pairs fit for a setting not in training). \"Camera setting's level\": the "
+    "noise-aware generator's, fitted on the training split: a per-camera ISO law where the pairs carry camera and "
+    "ISO (docs/METHOD.md §8.5), so a setting not in training takes its camera's level at its ISO. \"Reference level\" (and σ from reference): a level "
     "estimated blindly from the noisy image of another source image of the same camera setting (the next "
     "test image by name, or a training image where the test split has none), never from the scored image's "
     "own noisy version."
