@@ -78,7 +78,7 @@ def git(*args: str) -> str | None:
 
 
 def experiment_ref(name: str) -> str | None:
-    refs = (git("for-each-ref", "--format=%(refname)", "refs/exps") or "").split()
+    refs = (git("for-each-ref", "--sort=-committerdate", "--format=%(refname)", "refs/exps") or "").split()  # newest run first
     return next((r for r in refs if r.endswith("/" + name)), None)
 
 
