@@ -12,7 +12,10 @@ from pngan import noise_models as nm
 from pngan.data.pairs import ArrayImage, Pair
 from pngan.errors import DataError, ParamsError
 from pngan.noise.base import NoiseModel
-from pngan.noise.level import NoiseLevel
+from pngan.generate import AwareGeneratorNoise
+from pngan.models.aware import AwareGenerator
+from pngan.noise.condition import IsoLaw, LevelCondition
+from pngan.noise.level import LevelNoise, NoiseLevel
 from pngan.stages.settings import CHECKS
 
 
@@ -94,6 +97,24 @@ def test_settings_allow_reference_models_only_in_the_noise_model_table():
         CHECKS["noise_models"]({"models": ["correlated@reference"]}, "params.yaml [noise_models]", {})
     with pytest.raises(ParamsError, match="only the noise_models stage"):
         CHECKS["pgap"]({"models": ["heteroscedastic@reference"]}, "params.yaml [pgap]", {})
+
+
+def test_settings_refuse_listing_the_gaussian_at_the_generators_level():
+    with pytest.raises(ParamsError, match="heteroscedastic@level: the Gaussian at the noise-aware generator's level is scored with that generator"):
+        CHECKS["noise_models"]({"models": ["heteroscedastic@level"]}, "params.yaml [noise_models]", {})
+
+
+def test_the_noise_aware_generator_comes_with_a_gaussian_at_its_very_level():
+    law = IsoLaw(0.5, {"GP": 0.0}, (100.0, 1600.0))
+    condition = LevelCondition(NoiseLevel.constant(0.01), {}, "iso_law", iso_law=law)
+    aware = AwareGeneratorNoise(AwareGenerator(width=4, depth=1), condition)
+    pairs = [Pair("a", None, None, {"camera": "GP", "iso": 400}), Pair("b", None, None, {"camera": "GP", "iso": 1600})]
+    rows = nm.references(pairs, oracle=True, generators={"pngan_aware": aware})
+    assert list(rows) == ["pngan_aware", nm.AT_LEVEL]  # no oracle: these pairs are not simulated
+    for pair, std in zip(pairs, (0.2, 0.4)):  # 0.01 * sqrt(ISO)
+        gaussian, generator = rows[nm.AT_LEVEL](pair), rows["pngan_aware"](pair)
+        assert isinstance(gaussian, LevelNoise) and gaussian.level == generator.level
+        assert gaussian.level.mean_std() == pytest.approx(std)
 
 
 def test_reference_keys_have_their_own_labels():

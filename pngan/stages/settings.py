@@ -18,7 +18,7 @@ from typing import Any, Callable
 from pngan import noise
 from pngan import params as P
 from pngan.data.prepared import check_source
-from pngan.noise_models import REFERENCE, REFERENCE_KINDS
+from pngan.noise_models import AT_LEVEL, REFERENCE, REFERENCE_KINDS
 from pngan.registry import check_arguments
 from pngan.stages.common import accepted
 from pngan.train.config import RuntimeConfig
@@ -71,6 +71,9 @@ def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any], by
         kind, _, key = str(name).partition("@")
         if kind not in noise.REGISTRY:
             noise.REGISTRY.resolve(kind)  # raises, naming the known models
+        if name == AT_LEVEL or key == AT_LEVEL.partition("@")[2]:
+            raise P.ParamsError(f"{where}: {name}: the Gaussian at the noise-aware generator's level is scored with that generator "
+                                "(stage noise_models, when train_pngan_aware runs); it is not listed")
         if key == REFERENCE and not (by_reference and kind in REFERENCE_KINDS):
             allowed = ", ".join(f"{k}@{REFERENCE}" for k in REFERENCE_KINDS)
             raise P.ParamsError(f"{where}: {name}: a reference level sets only {allowed}, and only the noise_models stage scores them")
