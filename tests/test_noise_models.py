@@ -11,9 +11,9 @@ from pngan import noise
 from pngan import noise_models as nm
 from pngan.data.pairs import ArrayImage, Pair
 from pngan.errors import DataError, ParamsError
-from pngan.noise.base import NoiseModel
 from pngan.generate import AwareGeneratorNoise
 from pngan.models.aware import AwareGenerator
+from pngan.noise.base import NoiseModel
 from pngan.noise.condition import IsoLaw, LevelCondition
 from pngan.noise.level import LevelNoise, NoiseLevel
 from pngan.stages.settings import CHECKS
