@@ -77,9 +77,19 @@ def git(*args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def experiment_refs(name: str) -> list[str]:
+    """The experiments of a name, newest run first."""
+    refs = (git("for-each-ref", "--sort=-committerdate", "--format=%(refname)", "refs/exps") or "").split()
+    return [r for r in refs if r.endswith("/" + name)]
+
+
 def experiment_ref(name: str) -> str | None:
-    refs = (git("for-each-ref", "--sort=-committerdate", "--format=%(refname)", "refs/exps") or "").split()  # newest run first
-    return next((r for r in refs if r.endswith("/" + name)), None)
+    return next(iter(experiment_refs(name)), None)
+
+
+def denoiser_ref(name: str) -> str | None:
+    """The newest experiment of a name that ran the PGap stage (a run may stop at noise_models)."""
+    return next((r for r in experiment_refs(name) if metrics(r, "reports/metrics/pgap.json") is not None), None)
 
 
 def metrics(ref: str, path: str) -> dict | None:
@@ -138,7 +148,12 @@ def report() -> str:
     ]
     for model, label in MODELS.items():
         lines.append(f"| {label} | " + " | ".join(noise_cell(generated[f]["models"].get(model)) for f in fams) + " |")
-    started = [(git("log", "-1", "--format=%h (%cs)", f"{runs[f]}^") or "?").strip() for f in fams]
+    denoised = {f: denoiser_ref(FAMILIES[f]) for f in fams}
+
+    def commit(ref: str | None) -> str:
+        return (git("log", "-1", "--format=%h (%cs)", f"{ref}^") or "?").strip() if ref else NOT_RUN
+
+    started = [commit(runs[f]) + ("" if denoised[f] in (runs[f], None) else f"; PGap and fine-tuning: {commit(denoised[f])}") for f in fams]
     lines += [
         "",
         PROTOCOL,
@@ -148,8 +163,8 @@ def report() -> str:
         "| test blocks | " + " | ".join(str(generated[f].get("images")) for f in fams) + " |",
         "| draws per block and model | " + " | ".join(str(generated[f].get("samples")) for f in fams) + " |",
         "| kit commit the run started from | " + " | ".join(started) + " |",
-        "| PGap (DnCNN) | " + " | ".join(pgap_cell(metrics(runs[f], "reports/metrics/pgap.json")) for f in fams) + " |",
-        "| fine-tuning gain (dB) | " + " | ".join(finetune_cell(runs[f]) for f in fams) + " |",
+        "| PGap (DnCNN) | " + " | ".join(pgap_cell(metrics(denoised[f], "reports/metrics/pgap.json") if denoised[f] else None) for f in fams) + " |",
+        "| fine-tuning gain (dB) | " + " | ".join(finetune_cell(denoised[f]) if denoised[f] else NOT_RUN for f in fams) + " |",
     ]
     return "\n".join(lines) + "\n"
 
