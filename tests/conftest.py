@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import importlib.util
+from types import ModuleType
+
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / "tools"
 SHARED_DATA = REPO.parent / "shared" / "data" / "real_pairs_dev"
 
 
@@ -53,3 +57,14 @@ def clean_dir(tmp_path):
     for name, (h, w) in {"a": (30, 40), "b": (24, 24)}.items():
         write_png(folder / f"{name}.png", rng.integers(30, 220, size=(h, w, 3), dtype=np.uint8))
     return folder
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """Import a maintainer script of tools/ by name (tools/ is not a package): load_tool("level_sources")."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -37,7 +36,7 @@ def _finetune(gain: float) -> dict:
 
 
 @pytest.fixture
-def tool(tmp_path, monkeypatch):
+def tool(tmp_path, monkeypatch, load_tool):
     """The tool, run in a scratch repository holding dev-sidd-small (old formats) and dev-sidd-all (new)."""
     _git(tmp_path, "init", "-q")
     base = _commit(tmp_path, {"reports/metrics/noise_models.json": {"models": {}}})
@@ -59,10 +58,7 @@ def tool(tmp_path, monkeypatch):
     _git(tmp_path, "update-ref", "refs/exps/ab/cd/dev-sidd-small", old)
     _git(tmp_path, "update-ref", "refs/exps/ab/cd/dev-sidd-all", new)
     monkeypatch.chdir(tmp_path)
-    spec = importlib.util.spec_from_file_location("dev_runs_report", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("dev_runs_report")
 
 
 def _row(text: str, start: str) -> list[str]:

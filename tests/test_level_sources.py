@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from pngan.train.config import LEVEL_SOURCES
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "level_sources.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("level_sources", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _scores(akld: float, std: float) -> dict:
@@ -22,8 +10,8 @@ def _scores(akld: float, std: float) -> dict:
             "test": {"akld": akld, "fake_std": std, "real_std": 4.0, "images": 6}}
 
 
-def test_the_table_gives_every_source_on_both_splits_and_marks_what_a_family_cannot_take():
-    tool = _tool()
+def test_the_table_gives_every_source_on_both_splits_and_marks_what_a_family_cannot_take(load_tool):
+    tool = load_tool("level_sources")
     real = {"auto": {"chooses": "iso_law"}, "camera": _scores(0.8, 5.0), "iso_law": _scores(0.5, 4.2), "all": _scores(0.6, 4.6)}
     simulated = {"auto": {"chooses": "camera"}, "camera": _scores(0.1, 10.0), "all": _scores(0.3, 12.0)}
     lines = tool.report({"PolyU": real, "simulated": simulated}, 5).splitlines()

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "transfer_report.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("transfer_report", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _summary(aware_std: float) -> dict:
@@ -26,8 +16,8 @@ def _summary(aware_std: float) -> dict:
     }}
 
 
-def test_the_table_gives_akld_std_and_the_ratio_to_the_fitted_awgn_per_family():
-    tool = _tool()
+def test_the_table_gives_akld_std_and_the_ratio_to_the_fitted_awgn_per_family(load_tool):
+    tool = load_tool("transfer_report")
     text = tool.report({"PolyU": _summary(10.0), "Nam": _summary(2.5)}, Path("/x/sidd.pt"), 5)
     lines = text.splitlines()
     aware = next(line for line in lines if line.startswith("| noise-aware PNGAN (SIDD-trained), reference level"))

@@ -47,9 +47,10 @@ def score_family(root: str, params: dict) -> dict:
         build(data, PrepareConfig(**prepare))
         train = load_split(data, "train")
         arrays = training_arrays(train)
-        out: dict[str, dict] = {"auto": {"chooses": level_source_of("auto", train)}}
+        chooses = level_source_of("auto", train)
+        out: dict[str, dict] = {"auto": {"chooses": chooses}}
         for source in SOURCES:
-            if source == "iso_law" and level_source_of("auto", train) != "iso_law":
+            if source == "iso_law" and chooses != "iso_law":
                 continue
             condition = fit_condition(AwareGanConfig(level_source=source, **aware), train, arrays)
             out[source] = {}
@@ -83,7 +84,7 @@ def report(results: dict[str, dict], samples: int) -> str:
         for split in SPLITS:
             lines.append(f"| {source} | {split} | " + " | ".join(cell(results[f], source, split) for f in fams) + " |")
     lines += [
-        f"| auto chooses | | " + " | ".join(results[f]["auto"]["chooses"] for f in fams) + " |",
+        "| auto chooses | | " + " | ".join(results[f]["auto"]["chooses"] for f in fams) + " |",
         "",
         f"Each family is split by scene as in its development run; every held-out block is noised {samples} times per",
         "source. camera: the level fitted on the training images of the block's camera setting (the all-pairs level for a",

@@ -71,7 +71,7 @@ def _noise_models(values: dict[str, Any], where: str, params: dict[str, Any], by
         kind, _, key = str(name).partition("@")
         if kind not in noise.REGISTRY:
             noise.REGISTRY.resolve(kind)  # raises, naming the known models
-        if name == AT_LEVEL or key == AT_LEVEL.partition("@")[2]:
+        if key == AT_LEVEL.partition("@")[2]:
             raise P.ParamsError(f"{where}: {name}: the Gaussian at the noise-aware generator's level is scored with that generator "
                                 "(stage noise_models, when train_pngan_aware runs); it is not listed")
         if key == REFERENCE and not (by_reference and kind in REFERENCE_KINDS):
