@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from pngan import noise
-from pngan.data.pairs import FileImage, Pair
+from pngan.data.pairs import FileImage, Pair, training_arrays
 from pngan.data.simulate import SimulatorNoise
 from pngan.data.splits import group_metrics
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise
@@ -50,11 +50,6 @@ METRICS = ("akld", "kld", "fake_std", "real_std", "fake_psnr", "real_psnr", "lea
 CLASSICAL = ("awgn", "awgn_fitted", "heteroscedastic", "correlated", "camera_random", "camera_fitted")
 
 Chooser = Callable[[Pair], NoiseModel]
-
-
-def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(clean, noisy) uint8 arrays of the training split, what `NoiseModel.fit` takes."""
-    return [(clean, noisy) for noisy, clean in (p.load() for p in pairs)]
 
 
 def group_of(pair: Pair, key: str) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from pngan.data.pairs import read_paired_folder
+from pngan.data.pairs import read_paired_folder, training_arrays
 from pngan.noise import build
 from pngan.noise.base import quantize
 from pngan.noise.fitting import LevelHistogram, masked_noise, usable_levels
@@ -308,8 +308,7 @@ def test_usable_levels_drop_often_clipped_levels_and_masks_drop_clipped_pixels()
 @pytest.fixture(scope="module")
 def sidd_pairs(real_pairs_dev) -> list[tuple[np.ndarray, np.ndarray]]:
     """Four SIDD_small pairs (256 x 256, noisy PSNR about 17-24 dB) as (clean, noisy)."""
-    pairs = read_paired_folder(real_pairs_dev / "SIDD_small")[:4]
-    return [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
+    return training_arrays(read_paired_folder(real_pairs_dev / "SIDD_small")[:4])
 
 
 @pytest.mark.shared_data

@@ -6,12 +6,16 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 from scipy import ndimage
 
 from pngan import plots, stats
+from pngan.noise import label
+from pngan.plots.common import LABEL_WIDTH
+from pngan.plots.results import akld_by_model, pgap_psnr
 from pngan.data.pairs import read_paired_folder
 
 BLUR = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -261,3 +265,21 @@ def test_training_curves_draw_the_logs_the_loop_wrote(tmp_path):
     fig = plots.denoiser_curves(*read_logs(tmp_path))
     assert [ax.get_title() for ax in fig.axes] == ["Training loss", "Validation PSNR"]
     assert [len(ax.get_lines()) for ax in fig.axes] == [1, 2]
+
+
+@pytest.mark.parametrize("figure", ["akld", "pgap"])
+def test_result_bars_keep_long_model_names_title_and_axis_label_inside_the_figure(figure):
+    long_name = "heteroscedastic@level"  # the longest label the kit prints (about 70 characters)
+    assert len(label(long_name)) > 60
+    if figure == "akld":
+        fig = akld_by_model(pd.DataFrame({"model": ["awgn", label(long_name)], "akld": [0.5, 0.1]}))
+    else:
+        fig = pgap_psnr({"models": {"real": {"psnr": 30.0}, "awgn": {"psnr": 29.0}, long_name: {"psnr": 29.5}}})
+    fig.canvas.draw()
+    box = fig.bbox
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    for text in (ax.title, ax.xaxis.label, *ax.get_yticklabels()):
+        extent = text.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, f"{text.get_text()!r} runs off the figure"
+    assert all(len(line) <= LABEL_WIDTH for t in ax.get_yticklabels() for line in t.get_text().split("\n"))

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 import yaml
 
+from pngan.data.pairs import training_arrays
 from pngan.data.prepared import PrepareConfig, build, load_split
 from pngan.noise.level import LevelNoise
 from pngan.noise_models import score_model
-from pngan.train.aware import fit_condition, level_source_of, training_arrays
+from pngan.train.aware import fit_condition, level_source_of
 from pngan.train.config import AwareGanConfig
 
 SOURCES = ("camera", "iso_law", "all")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -71,6 +71,12 @@ class Pair:
     @property
     def scene(self) -> str:
         return str(self.meta.get("scene", self.name))
+
+
+def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clean, noisy) uint8 arrays of paired images, read once: what the fits take
+    (`NoiseModel.fit`, the noise level functions, the blind estimator's calibration)."""
+    return [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -139,6 +139,12 @@ def iso_of(meta: Mapping[str, Any]) -> float | None:
     return iso if math.isfinite(iso) and iso > 0 else None
 
 
+def has_camera_and_iso(meta: Mapping[str, Any]) -> bool:
+    """Whether a pair can take an ISO law's level: a camera name and a readable ISO (a table's
+    missing camera reads as NaN, not a string)."""
+    return isinstance(meta.get("camera"), str) and iso_of(meta) is not None
+
+
 @dataclass(frozen=True)
 class LevelCondition:
     """What a noise-aware generator was trained on, and the checks generation makes against it."""
@@ -205,9 +211,8 @@ class LevelCondition:
         with an ISO law and an ISO, its camera's level at that ISO (extrapolated beyond the
         trained ISOs; a camera not in training takes the cameras' mean offset); else the
         all-pairs level."""
-        iso = iso_of(meta)
-        if self.iso_law is not None and "profile" not in meta and iso is not None and isinstance(meta.get("camera"), str):
-            return self.fallback.scaled(self.iso_law.factor(meta["camera"], iso, extrapolate=True, any_camera=True))
+        if self.iso_law is not None and "profile" not in meta and has_camera_and_iso(meta):
+            return self.fallback.scaled(self.iso_law.factor(meta["camera"], iso_of(meta), extrapolate=True, any_camera=True))
         return self.groups.get(camera_setting(meta), self.fallback)
 
     def check_level(self, level: NoiseLevel, margin: float | None, what: str, error: type[Exception] = ParamsError) -> NoiseLevel:

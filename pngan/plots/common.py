@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from pngan.stats import as_image_batch
 DPI = 100  # figures are made and saved at this dpi, so crops map 1 image pixel to `scale` pixels
 _LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LABEL_WIDTH = 40  # characters per line of a tick label
 
 
 @contextlib.contextmanager
@@ -80,6 +82,12 @@ def new_figure(**kwargs: Any) -> Figure:
 
 def constrained_figure(width: float, height: float) -> Figure:
     return new_figure(figsize=(width, height), layout="constrained")
+
+
+def wrapped(labels: Iterable[str], width: int = LABEL_WIDTH) -> list[str]:
+    """Tick labels broken into lines of at most `width` characters: a long model name would
+    otherwise squeeze the axes until the title and axis label run off the figure."""
+    return [textwrap.fill(str(text), width) for text in labels]
 
 
 def check_models(results: Mapping[str, Any]) -> list[str]:

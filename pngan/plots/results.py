@@ -10,14 +10,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pngan.noise import label
-from pngan.plots.common import style
+from pngan.plots.common import style, wrapped
 
 
 def akld_by_model(table: pd.DataFrame) -> Figure:
     """AKLD per noise model (`table`: one row per model, columns `model` and `akld`), log scale."""
     with style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
-        ax.barh(table["model"][::-1], table["akld"][::-1], color="0.35")
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.2))
+        ax.barh(wrapped(table["model"][::-1]), table["akld"][::-1], color="0.35")
         ax.set_xscale("log")
         ax.set_xlabel("AKLD on the test split (log scale, lower is better)")
         ax.set_title("Noise models against real noise")
@@ -30,8 +30,8 @@ def pgap_psnr(report: dict[str, Any], real: str = "real") -> Figure:
     `models` -> {psnr}); dashed: the one trained on the real pairs (`real`)."""
     models = {k: v for k, v in report["models"].items() if k != real}
     with style():
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(models) + 1.4))
-        labels = [label(k) for k in models][::-1]
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(models) + 1.4))
+        labels = wrapped(label(k) for k in reversed(list(models)))
         ax.barh(labels, [v["psnr"] for v in models.values()][::-1], color="0.45")
         ax.axvline(report["models"][real]["psnr"], color="black", linestyle="--", label="trained on real pairs")
         low = min(v["psnr"] for v in report["models"].values())

@@ -25,11 +25,11 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from pngan.data.pairs import Pair
+from pngan.data.pairs import Pair, training_arrays
 from pngan.errors import ParamsError
 from pngan.models.aware import add_noise, generator_input
 from pngan.noise.base import quantize, randn_like
-from pngan.noise.condition import LevelCondition, camera_key, camera_setting, fit_iso_law, iso_of
+from pngan.noise.condition import LevelCondition, camera_key, camera_setting, fit_iso_law, has_camera_and_iso, iso_of
 from pngan.noise.gaussian import CorrelatedGaussian
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
 from pngan.runtime import autocast, keyed_generator
@@ -39,11 +39,6 @@ from pngan.train.gan import AdversarialTask, run_adversarial
 from pngan.train.loop import STREAM_INPUT_NOISE, NanGuard, Runtime
 
 UNGROUPED = "other"  # the validation group name of pairs without camera metadata
-
-
-def training_arrays(pairs: Sequence[Pair]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(clean, noisy) uint8 arrays of the pairs, read once for every fit below."""
-    return [(clean, noisy) for noisy, clean in (pair.load() for pair in pairs)]
 
 
 def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair], arrays: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> LevelCondition:
@@ -59,7 +54,7 @@ def fit_condition(cfg: AwareGanConfig, pairs: Sequence[Pair], arrays: Sequence[t
     if source == "iso_law":
         images: dict[str, tuple[str, float, list]] = {}
         for pair, arrays_of in zip(pairs, arrays):
-            if _has_iso(pair.meta):
+            if has_camera_and_iso(pair.meta):
                 camera, iso = str(pair.meta["camera"]), iso_of(pair.meta)
                 images.setdefault(str(pair.meta.get("source", pair.name)), (camera, iso, []))[2].append(arrays_of)
         law = fit_iso_law(list(images.values()), fallback)
@@ -89,17 +84,13 @@ def level_source_of(level_source: str, pairs: Sequence[Pair]) -> str:
     """`auto`: the ISO law when training pairs carry a camera and an ISO (real data sets; pairs
     without them take the all-pairs level), else one level per camera setting (the simulated
     profiles); the others as they are."""
-    with_iso = any(_has_iso(p.meta) for p in pairs) and not any("profile" in p.meta for p in pairs)
+    with_iso = any(has_camera_and_iso(p.meta) for p in pairs) and not any("profile" in p.meta for p in pairs)
     if level_source == "iso_law" and not with_iso:
         raise ParamsError("level_source iso_law: the training pairs need camera and ISO metadata (real data sets' file names); "
                           "use camera (one level per setting) or auto")
     if level_source == "auto":
         return "iso_law" if with_iso else "camera"
     return level_source
-
-
-def _has_iso(meta: dict[str, Any]) -> bool:
-    return isinstance(meta.get("camera"), str) and iso_of(meta) is not None  # a table's missing camera reads as NaN
 
 
 def _iso_name(iso: float) -> int | float:
@@ -126,8 +117,7 @@ class LevelPairs(Dataset):
     def __init__(self, dataset: Dataset, condition: LevelCondition):
         self.dataset = dataset
         keys = [camera_setting(pair.meta) for pair in dataset.pairs]  # reported per setting even when one level serves all
-        tables = [torch.as_tensor(condition.level_for(pair.meta).table(), dtype=torch.float32) for pair in dataset.pairs]
-        self.tables = tables
+        self.tables = [torch.as_tensor(condition.level_for(pair.meta).table(), dtype=torch.float32) for pair in dataset.pairs]
         named = sorted({key for key in keys if key is not None})
         self.group_names: tuple[str, ...] = (*named, UNGROUPED) if named else ()
         self.groups = [self.group_names.index(key if key is not None else UNGROUPED) for key in keys] if named else None
