@@ -57,6 +57,18 @@ def relativistic_g_loss(c_real: torch.Tensor, c_fake: torch.Tensor, mean_over: R
     return F.softplus(real_vs_fake).mean() + F.softplus(-fake_vs_real).mean()
 
 
+QUANTIZATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0  # of rounding to 8 bit: real noise is never below it
+
+
+def level_nll(noise: torch.Tensor, std: torch.Tensor, floor: float = QUANTIZATION_VARIANCE) -> torch.Tensor:
+    """Mean Gaussian negative log-likelihood (constants dropped) of real `noise` under a per-pixel
+    noise std: mean(n^2 / v + log v), v = std^2 + floor. Per pixel it is least at v = E[n^2]
+    (a proper scoring rule: the fitted level is the noise's own variance, neither shrunk nor
+    inflated); the noise-aware generator's colour gain is trained by it alone."""
+    variance = std.float().square() + floor
+    return (noise.float().square() / variance + variance.log()).mean()
+
+
 def alignment_l1(dd_real: torch.Tensor, dd_fake: torch.Tensor) -> torch.Tensor:
     """Image-domain alignment L_1 = mean |D_d(y_r) - D_d(y_f)|."""
     return F.l1_loss(dd_fake.float(), dd_real.float())

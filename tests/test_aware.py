@@ -22,7 +22,8 @@ from pngan.data.patches import PairDataset, make_patch_set
 from pngan.errors import CheckpointError, DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
 from pngan.images import read_image, write_png
-from pngan.models.aware import AwareGenerator, filter_noise, unit_rms
+from pngan.losses import level_nll
+from pngan.models.aware import AwareGenerator, add_noise, colour_gain, filter_noise, generator_input, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.condition import IsoLaw, LevelCondition, camera_setting, fit_iso_law
@@ -359,7 +360,7 @@ def test_training_writes_an_aware_generator_file_and_per_setting_levels(tmp_path
 
 
 def test_aware_resume_is_bit_identical(tmp_path, monkeypatch):
-    cfg = tiny_aware_config(steps=6)
+    cfg = tiny_aware_config(steps=6, generator_kwargs={"width": 4, "depth": 1, "gain_width": 4})  # the gain's own rate resumes too
     data, dd = profile_pairs(), TinyDenoiser(4)
     train_pngan_aware(cfg, data, None, dd, tmp_path / "straight")
     with monkeypatch.context() as m:
@@ -384,7 +385,7 @@ def test_two_process_aware_training_keeps_replicas_identical(tmp_path):
     make_patch_set(profile_pairs(crop=None).pairs, tmp_path / "data" / "train", size=24, per_image=1)
     denoiser = tmp_path / "denoiser.pt"
     save_network_file(denoiser, "denoiser", "dncnn", {"depth": 2, "width": 4, "batch_norm": False}, models.build("dncnn", depth=2, width=4, batch_norm=False))
-    section = {"generator_kwargs": {"width": 4, "depth": 1}, "discriminator_kwargs": {"width": 4}, "level_knots": 3, "crop": 16, "batch": 2,
+    section = {"generator_kwargs": {"width": 4, "depth": 1, "gain_width": 4}, "discriminator_kwargs": {"width": 4}, "level_knots": 3, "crop": 16, "batch": 2,
                "steps": 3, "log_every": 1, "ckpt_every": 2, "val_every": 0, "precision": "fp32", "device": "cpu"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_pngan_aware": section}))
     common = ["train-pngan-aware", "--params", "params.yaml", "--data", "data", "--denoiser", str(denoiser), "--out", "run"]
@@ -543,3 +544,89 @@ def test_the_condition_entry_round_trips():
     assert LevelCondition.from_dict(json.loads(json.dumps(law.to_dict()))) == law
     with pytest.raises(DataError):
         LevelCondition.from_dict({**entry, "knots": [0.0, 1.0]})
+
+
+# ---------------------------------------------------------------- the colour gain
+
+
+def test_a_colour_gain_starts_at_the_fitted_level_and_scales_it_exactly():
+    generator = AwareGenerator(width=4, depth=1, gain_width=8)
+    clean, z = _gray(size=16), torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    s = torch.full_like(clean, 10 / 255)
+    out = generator(generator_input(z, clean, s))
+    assert out.shape == (1, 6, 16, 16) and torch.equal(out[:, 3:], torch.zeros_like(clean))
+    assert torch.allclose(add_noise(clean, s, out), add_noise(clean, s, z))  # g = 1: the classical draw
+    with torch.no_grad():
+        generator.gain[-1].bias.copy_(torch.log(torch.tensor([2.0, 1.0, 0.5])))
+    noise = add_noise(clean, s, generator(generator_input(z, clean, s))) - clean
+    rms = noise.square().mean(dim=(-2, -1)).sqrt().flatten() * 255
+    assert torch.allclose(rms, torch.tensor([20.0, 10.0, 5.0]), rtol=1e-4)  # hold_level: exactly s * g in RMS
+
+
+def test_the_level_likelihood_is_least_at_the_noise_variance():
+    noise = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * (8 / 255)
+    values = {k: float(level_nll(noise, torch.full_like(noise, k * 8 / 255))) for k in (0.8, 0.95, 1.0, 1.05, 1.25)}
+    assert min(values, key=values.get) == 1.0
+    log_std = torch.zeros((), requires_grad=True)
+    level_nll(noise, (8 / 255) * 0.5 * log_std.exp()).backward()
+    assert float(log_std.grad) < 0  # a level too low is pushed up
+
+
+def test_the_task_trains_the_gain_by_the_likelihood_alone_at_its_own_rate():
+    cfg = tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "gain_width": 8}, lr_gain=1e-2)
+    data = profile_pairs()
+    condition = fit_condition(cfg, data.pairs)
+    ctx = DistContext()
+    task = AwarePnganTask(cfg, Runtime(ctx, "fp32"), TinyDenoiser(4), None, NanGuard(10, ctx), condition)
+    assert [g["lr"] for g in task.opt_g.param_groups] == [cfg.lr_g, cfg.lr_gain]
+    items = LevelPairs(data, condition)
+    batch = {k: torch.stack([items[i][k] for i in (0, 3)]) for k in ("clean", "noisy", "level")}
+    _, y_f, _ = task.fake(batch, 0)
+    (grad,) = torch.autograd.grad(y_f.sum(), list(task.generator.gain.parameters())[-1], allow_unused=True)
+    assert grad is None or not grad.any()  # the fake sees the gain detached: PNGAN's losses cannot move the level
+    before = [p.detach().clone() for p in task.generator.gain.parameters()]
+    result = task.train_step(batch, 0, diagnose=False)
+    assert "L_level" in result.losses and float(result.losses["L_level"]) < 0  # log v of a few /255 is negative
+    assert any(not torch.equal(a, b) for a, b in zip(before, task.generator.gain.parameters()))
+
+
+def test_the_gain_learns_a_level_that_depends_on_another_channel():
+    """Real noise whose red-channel level doubles with the clean blue value: the per-channel level
+    cannot see it, the gain learns it from the likelihood."""
+    torch.manual_seed(0)
+    gain = colour_gain(16, 0.2)
+    optimizer = torch.optim.Adam(gain.parameters(), 1e-2)
+    for _ in range(300):
+        clean = torch.rand(8, 3, 8, 8)
+        s = torch.full_like(clean, 10 / 255)
+        truth = s * torch.cat([1 + clean[:, 2:], torch.ones_like(clean[:, :2])], dim=1)
+        loss = level_nll(truth * torch.randn_like(clean), s * gain(torch.cat([clean, 10 * s], dim=1)).exp())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        probe = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 1.0]]).view(2, 3, 1, 1)
+        g = gain(torch.cat([probe, torch.full_like(probe, 10 / 255 * 10)], dim=1)).exp().flatten(1)
+    assert g[0, 0] == pytest.approx(1.0, abs=0.12) and g[1, 0] == pytest.approx(2.0, abs=0.2)  # red: 1 + blue
+    assert g[:, 1:].sub(1).abs().max() < 0.12  # green and blue: unchanged
+
+
+def test_bad_colour_gain_settings_are_refused():
+    with pytest.raises(ParamsError, match="lr_gain must be > 0"):
+        tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "gain_width": 8}, lr_gain=0.0)
+    for width in (-1, True, 2.5):
+        with pytest.raises(ValueError, match="gain_width must be 0"):
+            AwareGenerator(gain_width=width)
+
+
+def test_a_generator_file_with_a_colour_gain_generates_at_its_level(tmp_path):
+    generator = AwareGenerator(width=4, depth=1, gain_width=8)
+    with torch.no_grad():
+        generator.gain[-1].bias.fill_(math.log(1.5))
+    path = tmp_path / "g.pt"
+    save_network_file(path, "generator", "aware_generator", {"width": 4, "depth": 1, "gain_width": 8}, generator,
+                      condition=_condition().to_dict(), summary={})
+    model = GeneratorNoise.from_file(path).for_group("phone_iso100")
+    clean = _gray(size=64)
+    noise = model.sample(clean, torch.Generator().manual_seed(0)) - clean
+    assert float(noise.std() * 255) == pytest.approx(1.5 * PROFILES["phone_iso100"], rel=0.05)

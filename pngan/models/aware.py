@@ -1,8 +1,14 @@
 """The noise-aware generator (`aware_generator`): it shapes noise, a level map sets its scale.
 
     u = G([z, x, s])                  z ~ N(0, 1) drawn by the caller, x clean, s the level map
-    n = s * u / rms(u)                rms per image and channel (`hold_level`), else n = s * u
+    n = s * g * u / rms(u)            rms per image and channel (`hold_level`), else n = s * g * u
     y = x + n                         clamped and rounded to 8 bit only by the consumer
+
+g = exp(gain([x, s])) is the optional colour gain (`gain_width` > 0): a per-pixel network (1 x 1
+convolutions) of the clean pixel's colour and level, zero-initialised (g = 1: the fitted level).
+The per-channel level function reads each channel's clean value alone; in sRGB a channel's noise
+also depends on the other two (the colour matrix mixes the sensor's channels), which the gain
+learns (docs/METHOD.md §8.6). The generator then outputs [u, log g], 6 channels.
 
 s is the noise std per pixel and channel that a fitted noise level function gives the clean image
 (`pngan.noise.level`). G only shapes a unit-level field (spatial correlation, channel mixing,
@@ -74,12 +80,15 @@ class AwareGenerator(nn.Module):
         kernel: int = 0,
         start_width: float = 0.0,
         start_mixing: tuple[float, ...] | None = None,
+        gain_width: int = 0,
     ):
         super().__init__()
         if width < 1 or depth < 0 or not dilations or min(dilations) < 1:
             raise ValueError(f"aware_generator: width >= 1, depth >= 0 and dilations >= 1 needed, got {width}, {depth}, {dilations}")
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 0 or (kernel and kernel % 2 == 0):
             raise ValueError(f"aware_generator: kernel must be 0 (G outputs the field) or an odd filter size >= 1, got {kernel!r}")
+        if not isinstance(gain_width, int) or isinstance(gain_width, bool) or gain_width < 0:
+            raise ValueError(f"aware_generator: gain_width must be 0 (no colour gain) or a positive width, got {gain_width!r}")
         self.residual_from_z, self.level_scale, self.kernel = bool(residual_from_z), float(level_scale), kernel
         start = start_filter(kernel, start_width, start_mixing) if kernel else torch.zeros(0)
         self.register_buffer("start", start, persistent=False)  # rebuilt from the kwargs: not in the state dict
@@ -90,14 +99,28 @@ class AwareGenerator(nn.Module):
         if self.residual_from_z:  # step 0: u = z exactly, the classical model
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
+        self.gain = colour_gain(gain_width, negative_slope) if gain_width else None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         z, x, s = inputs.split(3, dim=1)
-        h = self.blocks(self.head(torch.cat([z, x, s * self.level_scale], dim=1)))
+        condition = torch.cat([x, s * self.level_scale], dim=1)
+        h = self.blocks(self.head(torch.cat([z, condition], dim=1)))
         out = self.tail(self.act(h))
         if self.kernel:
-            return filter_noise(z, out + self.start.to(out) if self.residual_from_z else out, self.kernel)
-        return z + out if self.residual_from_z else out
+            u = filter_noise(z, out + self.start.to(out) if self.residual_from_z else out, self.kernel)
+        else:
+            u = z + out if self.residual_from_z else out
+        return u if self.gain is None else torch.cat([u, self.gain(condition)], dim=1)
+
+
+def colour_gain(width: int, negative_slope: float) -> nn.Sequential:
+    """[x, s] (6 channels) -> log g (3): two hidden 1 x 1 layers of `width`, the last zeroed so
+    that g starts at 1."""
+    layers = nn.Sequential(nn.Conv2d(6, width, 1), nn.LeakyReLU(negative_slope), nn.Conv2d(width, width, 1),
+                           nn.LeakyReLU(negative_slope), nn.Conv2d(width, 3, 1))
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return layers
 
 
 def start_filter(kernel: int, width: float, mixing: tuple[float, ...] | None) -> torch.Tensor:
@@ -150,6 +173,14 @@ def unit_rms(u: torch.Tensor) -> torch.Tensor:
     return u * torch.rsqrt(u.square().mean(dim=(-2, -1), keepdim=True) + RMS_EPS)
 
 
-def add_noise(clean: torch.Tensor, level: torch.Tensor, u: torch.Tensor, hold_level: bool = True) -> torch.Tensor:
-    """clean + level * u (u at unit RMS per image and channel when `hold_level`), not clamped."""
-    return clean + level * (unit_rms(u) if hold_level else u)
+def add_noise(clean: torch.Tensor, level: torch.Tensor, out: torch.Tensor, hold_level: bool = True) -> torch.Tensor:
+    """clean + level * g * u, not clamped: `out` is the generator's u (3 channels) or [u, log g]
+    (6, with a colour gain); u at unit RMS per image and channel when `hold_level`."""
+    u, log_gain = split_gain(out)
+    noise = unit_rms(u) if hold_level else u
+    return clean + (level if log_gain is None else level * log_gain.exp()) * noise
+
+
+def split_gain(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(u, log g) of a generator's output; log g is None without a colour gain."""
+    return (out, None) if out.shape[1] == 3 else out.split(3, dim=1)

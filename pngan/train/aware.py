@@ -3,11 +3,16 @@
     s   = level map: the noise std per pixel and channel that the pair's camera setting's noise
           level function (fitted on the training split, pngan.noise.level) gives its clean image
     z   ~ N(0, 1), from a generator keyed by (seed, step, rank) as the paper's input noise
-    u   = G([z, x, s]);  y_f = x + s * u / rms(u)            (pngan.models.aware)
+    u   = G([z, x, s]);  y_f = x + s * g * u / rms(u)        (pngan.models.aware)
     D   judges [y, s] per pixel: is this realistic noise *for this level*
 and the paper's three losses, D_d and schedule unchanged (the shared `AdversarialTask`). At step
 0, G's zero tail makes y_f the classical draw x + s * z / rms(z); `hold_level` keeps the D_d
-alignment from pulling the level down (docs/METHOD.md §6.6), so G learns only the noise's shape.
+alignment from pulling the level down (docs/METHOD.md §6.6), so those losses shape the noise,
+not its level. The optional colour gain g (a function of the clean pixel's colour and level) is
+the one part that moves the level: it is trained by the Gaussian likelihood of the real noise
+alone (`pngan.losses.level_nll`, at its own rate `lr_gain`; no weight: nothing else trains its
+parameters, and Adam's steps do not depend on a loss's scale) and enters the other losses
+detached (docs/METHOD.md §8.6).
 
 The generator file records the levels per camera setting (`pngan.noise.condition`), so that
 generation can ask for a camera setting, a level, or a reference image's estimated level.
@@ -27,7 +32,8 @@ from torch.utils.data import Dataset
 
 from pngan.data.pairs import Pair, training_arrays
 from pngan.errors import ParamsError
-from pngan.models.aware import add_noise, generator_input
+from pngan.losses import level_nll
+from pngan.models.aware import add_noise, generator_input, split_gain
 from pngan.noise.base import quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_key, camera_setting, fit_iso_law, has_camera_and_iso, iso_of
 from pngan.noise.gaussian import CorrelatedGaussian
@@ -151,9 +157,21 @@ class AwarePnganTask(AdversarialTask):
         self.condition = condition
         self.knots = torch.tensor(condition.knots, dtype=torch.float32, device=runtime.device)
         self.group_names = getattr(val_set, "group_names", ())
+        self._extra: dict[str, torch.Tensor] = {}
+
+    def generator_parameters(self) -> list[dict[str, Any]]:
+        gain = self.generator.gain
+        if gain is None:
+            return [{"params": list(self.generator.parameters())}]
+        ids = {id(p) for p in gain.parameters()}
+        return [{"params": [p for p in self.generator.parameters() if id(p) not in ids]},
+                {"params": list(gain.parameters()), "lr": self.cfg.lr_gain}]
+
+    def extra_terms(self) -> dict[str, torch.Tensor]:
+        return self._extra
 
     def _noise(self, network: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator):
-        """(level map s, white noise z, G's field u in float32) of a batch."""
+        """(level map s, white noise z, G's output in float32: u, or [u, log g]) of a batch."""
         clean = batch["clean"]
         s = level_map(batch["level"], self.knots, clean, self.condition.axis)
         z = randn_like(clean, generator)
@@ -164,10 +182,14 @@ class AwarePnganTask(AdversarialTask):
     def fake(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         clean, cfg = batch["clean"], self.cfg
         g = keyed_generator(cfg.seed, STREAM_INPUT_NOISE, step, self.runtime.ctx.rank, device=clean.device)
-        s, z, u = self._noise(self.G, batch, g)
+        s, z, out = self._noise(self.G, batch, g)
         with torch.no_grad():  # the classical draw at the same level: what G started from
             y_s = add_noise(clean, s, z, cfg.hold_level)
-        return y_s, add_noise(clean, s, u, cfg.hold_level), s if cfg.condition_discriminator else None
+        u, log_gain = split_gain(out)
+        if log_gain is not None:  # the gain learns from the likelihood alone; the other losses see it fixed
+            self._extra = {"level": level_nll(batch["noisy"] - clean, s * log_gain.exp())}
+            out = torch.cat([u, log_gain.detach()], dim=1)
+        return y_s, add_noise(clean, s, out, cfg.hold_level), s if cfg.condition_discriminator else None
 
     def validation_draw(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         s, z, u = self._noise(self.generator, batch, generator)

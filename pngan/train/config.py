@@ -189,6 +189,7 @@ class AwareGanConfig(GanConfig):
     residual_from_z: bool = True  # G's zero-initialised tail adds to z: step 0 is the classical draw
     start: str = "white"  # step 0 of a filtering G (generator_kwargs kernel > 0): white noise, or the correlated Gaussian fitted on the training split
     condition_discriminator: bool = True  # D judges [y, s] (6 channels); false: y alone, as the paper's
+    lr_gain: float = 3e-3  # the colour gain's learning rate (generator_kwargs gain_width > 0; the rest of G keeps lr_g), same cosine schedule
     estimator_options: dict[str, Any] = field(default_factory=dict)  # options of the blind level estimator (reference mode), stored in the file
 
     def __post_init__(self) -> None:
@@ -203,6 +204,7 @@ class AwareGanConfig(GanConfig):
             self._require(key not in kwargs, f"{key} is set by the noise-aware task (see residual_from_z, start, condition_discriminator), not in the network's kwargs")
         self._require(self.start in STARTS, f"start must be one of {', '.join(STARTS)}, got '{self.start}'")
         self._require(self.start == "white" or self.generator_kwargs.get("kernel", 0), "start: correlated needs a filtering generator (generator_kwargs: {kernel: 5})")
+        self._require(self.lr_gain > 0, f"lr_gain must be > 0, got {self.lr_gain}")
         super().__post_init__()
         for name, kwargs in (("generator", self.network_kwargs("generator")), ("discriminator", self.network_kwargs("discriminator"))):
             try:

@@ -130,7 +130,7 @@ class AdversarialTask:
         self.align = Alignment(cfg, self.denoiser, vgg, device)
         loop.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
         self._inert_reported = False
-        self.opt_g = loop.adam(self.generator.parameters(), cfg.lr_g, cfg.betas)
+        self.opt_g = loop.adam(self.generator_parameters(), cfg.lr_g, cfg.betas)
         self.opt_d = loop.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)
         self.sched_g = loop.cosine_schedule(self.opt_g, cfg, cfg.lr_g)
         self.sched_d = loop.cosine_schedule(self.opt_d, cfg, cfg.lr_d)
@@ -153,6 +153,15 @@ class AdversarialTask:
     def file_entries(self) -> dict[str, Any]:
         """What the generator file records about G's input."""
         raise NotImplementedError
+
+    def generator_parameters(self) -> Any:
+        """G's parameters for its optimiser (parameter groups when some take another rate)."""
+        return self.generator.parameters()
+
+    def extra_terms(self) -> dict[str, torch.Tensor]:
+        """Weighted generator terms beyond PNGAN's three, from the last `fake` (they do not act
+        through the fake image: the diagnostics leave them out)."""
+        return {}
 
     # ---- one step -------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int, diagnose: bool) -> StepResult:
@@ -177,7 +186,8 @@ class AdversarialTask:
             lp = perceptual(feat_real, feat_fake, cfg.perceptual_norm) if self.align.has_features else torch.zeros((), device=device)
             lg = relativistic_g_loss(c_real.detach(), c_fake, cfg.ra_mean)
         terms = {"l1": cfg.w_l1 * l1, "perceptual": cfg.w_perceptual * lp, "adv": cfg.w_adv * lg}
-        total = terms["l1"] + terms["perceptual"] + terms["adv"]
+        extra = self.extra_terms()
+        total = terms["l1"] + terms["perceptual"] + terms["adv"] + sum(extra.values())
         diagnostics = self._diagnostics(terms, y_s, y_f, clean, real, c_real, c_fake) if diagnose else {}
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
@@ -185,7 +195,8 @@ class AdversarialTask:
         self.guard.step("L_G", self.opt_g, total.detach(), gn_g)
         self.sched_g.step()
         self.sched_d.step()
-        losses = {k: v.detach() for k, v in {"L_D": loss_d, "L1": l1, "Lp": lp, "L_G": lg, "total": total}.items()}
+        named = {"L_D": loss_d, "L1": l1, "Lp": lp, "L_G": lg, **{f"L_{k}": v for k, v in extra.items()}, "total": total}
+        losses = {k: v.detach() for k, v in named.items()}
         if diagnose:
             diagnostics["gradnorm_G_params"] = float(gn_g)
         return StepResult(losses, diagnostics)
