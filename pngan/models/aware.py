@@ -8,7 +8,7 @@ g = exp(gain([x, s])) is the optional colour gain (`gain_width` > 0): a per-pixe
 convolutions) of the clean pixel's colour and level, zero-initialised (g = 1: the fitted level).
 The per-channel level function reads each channel's clean value alone; in sRGB a channel's noise
 also depends on the other two (the colour matrix mixes the sensor's channels), which the gain
-learns (docs/METHOD.md §8.6). The generator then outputs [u, log g], 6 channels.
+learns (docs/METHOD.md §8.5). The generator then outputs [u, log g], 6 channels.
 
 s is the noise std per pixel and channel that a fitted noise level function gives the clean image
 (`pngan.noise.level`). G only shapes a unit-level field (spatial correlation, channel mixing,

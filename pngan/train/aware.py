@@ -12,7 +12,7 @@ not its level. The optional colour gain g (a function of the clean pixel's colou
 the one part that moves the level: it is trained by the Gaussian likelihood of the real noise
 alone (`pngan.losses.level_nll`, at its own rate `lr_gain`; no weight: nothing else trains its
 parameters, and Adam's steps do not depend on a loss's scale) and enters the other losses
-detached (docs/METHOD.md §8.6).
+detached (docs/METHOD.md §8.5).
 
 The generator file records the levels per camera setting (`pngan.noise.condition`), so that
 generation can ask for a camera setting, a level, or a reference image's estimated level.
