@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import importlib.util
+import sys
 from types import ModuleType
 
 import numpy as np
@@ -61,7 +62,11 @@ def clean_dir(tmp_path):
 
 @pytest.fixture(scope="session")
 def load_tool():
-    """Import a maintainer script of tools/ by name (tools/ is not a package): load_tool("level_sources")."""
+    """Import a maintainer script of tools/ by name (tools/ is not a package): load_tool("level_sources").
+    tools/ goes on sys.path, as running a script puts it, for the module the scripts share."""
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+
     def load(name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

@@ -26,19 +26,15 @@ scratch folder: the splits of the family's development run).
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
+from families import parser, prepared, read, write
 
 from pngan.data.pairs import Pair, training_arrays
-from pngan.data.prepared import PrepareConfig, build, load_split
+from pngan.data.prepared import load_split
 from pngan.data.simulate import SimulatorNoise
 from pngan.images import to_tensor
 from pngan.noise.base import NoiseModel, randn_like
@@ -183,12 +179,9 @@ def choosers(train: Sequence[Pair], condition: LevelCondition, simulated: bool, 
 
 def score_family(root: str, params: dict, draws: int) -> dict:
     """{row: {split: {akld, fake_std, real_std, images}}} for one family."""
-    prepare = dict(params["prepare"]) if root == "simulated" else {**params["prepare"], "source": "generic", "root": root}
     section, seed = params["noise_models"], params["runtime"]["seed"]
     aware = {k: v for k, v in params["train_pngan_aware"].items() if k in ("level_source", "level_knots", "level_axis", "estimator_options")}
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "prepare"
-        build(data, PrepareConfig(**prepare))
+    with prepared(root, params) as data:
         train = load_split(data, "train")
         condition = fit_condition(AwareGanConfig(**aware), train, training_arrays(train))
         out: dict[str, dict] = {}
@@ -230,21 +223,12 @@ def report(results: dict[str, dict], samples: int, draws: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", action="append", required=True, metavar="NAME=FOLDER", help="a family (generic layout), or NAME=simulated")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--draws", type=int, default=32, help="simulator draws per block for its true std")
-    parser.add_argument("--out", default="reports/akld_floor.md", help="markdown file, or - to print it only")
-    args = parser.parse_args()
-    params = yaml.safe_load(args.params.read_text())
-    results = {name: score_family(root, params, args.draws) for name, root in (spec.split("=", 1) for spec in args.family)}
-    text = report(results, params["noise_models"]["samples"], args.draws)
-    if args.out == "-":
-        print(text, end="")
-        return
-    Path(args.out).write_text(text)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    p = parser(__doc__, "reports/akld_floor.md")
+    p.add_argument("--draws", type=int, default=32, help="simulator draws per block for its true std")
+    args = p.parse_args()
+    families, params = read(args)
+    results = {name: score_family(root, params, args.draws) for name, root in families.items()}
+    write(args.out, report(results, params["noise_models"]["samples"], args.draws), results)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,12 @@ development run. Settings come from params.yaml (`train_pngan_aware`, `noise_mod
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import torch
-import yaml
+from families import parser, prepared, read, write
 
 from pngan.data.pairs import training_arrays
-from pngan.data.prepared import PrepareConfig, build, load_split
+from pngan.data.prepared import load_split
 from pngan.noise.level import LevelNoise
 from pngan.noise_models import score_model
 from pngan.train.aware import fit_condition, level_source_of
@@ -40,12 +35,9 @@ SPLITS = ("val", "test")
 def score_family(root: str, params: dict) -> dict:
     """{source: {split: {akld, fake_std, real_std}}} for one family; a source its pairs cannot
     take (iso_law without ISO metadata) is left out."""
-    prepare = dict(params["prepare"]) if root == "simulated" else {**params["prepare"], "source": "generic", "root": root}
     section, seed = params["noise_models"], params["runtime"]["seed"]
     aware = {k: v for k, v in params["train_pngan_aware"].items() if k in ("level_knots", "level_axis", "estimator_options")}
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "prepare"
-        build(data, PrepareConfig(**prepare))
+    with prepared(root, params) as data:
         train = load_split(data, "train")
         arrays = training_arrays(train)
         chooses = level_source_of("auto", train)
@@ -97,20 +89,10 @@ def report(results: dict[str, dict], samples: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", action="append", required=True, metavar="NAME=FOLDER", help="a family (generic layout), or NAME=simulated")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", default="reports/level_sources.md", help="markdown file, or - to print it only")
-    args = parser.parse_args()
-    params = yaml.safe_load(args.params.read_text())
-    results = {name: score_family(root, params) for name, root in (spec.split("=", 1) for spec in args.family)}
-    text = report(results, params["noise_models"]["samples"])
-    if args.out == "-":
-        print(text, end="")
-        return
-    Path(args.out).write_text(text)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    args = parser(__doc__, "reports/level_sources.md").parse_args()
+    families, params = read(args)
+    results = {name: score_family(root, params) for name, root in families.items()}
+    write(args.out, report(results, params["noise_models"]["samples"]), results)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,10 @@ but the classical fits.
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 from pathlib import Path
 
-import yaml
+from families import parser, prepared, read, write
 
-from pngan.data.prepared import PrepareConfig, build
 from pngan.stages import noise_models
 
 ROWS = {
@@ -42,14 +38,11 @@ MODELS = ["awgn_fitted", "heteroscedastic@reference", "awgn@reference"]
 
 def score_family(generator: Path, root: Path, params: dict) -> dict:
     """The noise-model summary of one target family, prepared as its development run prepares it."""
-    prepare = {**params["prepare"], "source": "generic", "root": str(root)}
     section = params["noise_models"]
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "prepare"
-        build(data, PrepareConfig(**prepare))
+    with prepared(root, params) as data:
         return noise_models.run(data_dir=str(data), models=MODELS, aware_checkpoint=str(generator), oracle=False,
                                 samples=section["samples"], seed=params["runtime"]["seed"], batch=section["batch"],
-                                out_dir=str(Path(scratch) / "out"))
+                                out_dir=str(data.parent / "out"))
 
 
 def cell(m: dict | None, awgn: dict) -> str:
@@ -89,24 +82,14 @@ def report(results: dict[str, dict], generator: Path, samples: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--generator", type=Path, required=True, help="the noise-aware generator file to transfer")
-    parser.add_argument("--family", action="append", required=True, metavar="NAME=FOLDER", help="a target family (generic layout)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", default="reports/transfer.md", help="markdown file, or - to print it only")
-    args = parser.parse_args()
-    params = yaml.safe_load(args.params.read_text())
-    families = dict(spec.split("=", 1) for spec in args.family)
+    p = parser(__doc__, "reports/transfer.md")
+    p.add_argument("--generator", type=Path, required=True, help="the noise-aware generator file to transfer")
+    args = p.parse_args()
+    families, params = read(args)
     results = {name: score_family(args.generator, Path(root), params) for name, root in families.items()}
-    text = report(results, args.generator, params["noise_models"]["samples"])
-    if args.out == "-":
-        print(text, end="")
-        return
-    Path(args.out).write_text(text)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {name: {model: {k: v for k, v in r["models"][model].items() if k in ("akld", "kld", "fake_std", "real_std", "leak", "real_leak")}
-                for model in ROWS if model in r["models"]} for name, r in results.items()}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    kept = {name: {model: {k: v for k, v in r["models"][model].items() if k in ("akld", "kld", "fake_std", "real_std", "leak", "real_leak")}
+                   for model in ROWS if model in r["models"]} for name, r in results.items()}
+    write(args.out, report(results, args.generator, params["noise_models"]["samples"]), kept)
 
 
 if __name__ == "__main__":
