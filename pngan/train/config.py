@@ -189,7 +189,7 @@ class AwareGanConfig(GanConfig):
     residual_from_z: bool = True  # G's zero-initialised tail adds to z: step 0 is the classical draw
     start: str = "white"  # step 0 of a filtering G (generator_kwargs kernel > 0): white noise, or the correlated Gaussian fitted on the training split
     condition_discriminator: bool = True  # D judges [y, s] (6 channels); false: y alone, as the paper's
-    lr_gain: float = 3e-3  # the colour gain's learning rate (generator_kwargs gain_width > 0; the rest of G keeps lr_g), same cosine schedule
+    lr_gain: float = 3e-2  # the colour gain's learning rate (generator_kwargs gain_width > 0; the rest of G keeps lr_g), same cosine schedule
     estimator_options: dict[str, Any] = field(default_factory=dict)  # options of the blind level estimator (reference mode), stored in the file
 
     def __post_init__(self) -> None:
