@@ -71,7 +71,7 @@ class DenoiserTask:
         if init is not None:
             load_initial_weights(self.network, init)
         self.network.to(runtime.device)
-        loop.to_memory_format(cfg.channels_last, self.network)
+        self.channels_last = loop.use_channels_last(cfg.channels_last, runtime, self.network)
         # starting weights given as a module or state dict are not in the settings: hash them in
         start = [loop.weights_digest({"denoiser": self.network})] if init is not None else []
         self._identity = loop.combined_identity(cfg.identity_hash(), *start)

@@ -128,7 +128,7 @@ class AdversarialTask:
         # the frozen D_d shapes what G learns: a run never resumes with other D_d weights
         self._identity = loop.combined_identity(cfg.identity_hash(), loop.weights_digest({"denoiser": self.denoiser}), *identity_parts)
         self.align = Alignment(cfg, self.denoiser, vgg, device)
-        loop.to_memory_format(cfg.channels_last, self.generator, self.discriminator, self.denoiser, self.align.vgg)
+        self.channels_last = loop.use_channels_last(cfg.channels_last, runtime, self.generator, self.discriminator, self.denoiser, self.align.vgg)
         self._inert_reported = False
         self.opt_g = loop.adam(self.generator_parameters(), cfg.lr_g, cfg.betas)
         self.opt_d = loop.adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas)

@@ -193,11 +193,23 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.preserve_format
 
 
-def to_memory_format(channels_last: bool, *modules: nn.Module | None) -> None:
-    """Store the modules' 4-d weights NHWC when `channels_last` (cuDNN then runs NHWC kernels)."""
-    for module in modules:
-        if channels_last and module is not None:
-            module.to(memory_format=torch.channels_last)
+def use_channels_last(requested: bool, runtime: Runtime, *modules: nn.Module | None) -> bool:
+    """Store the modules' 4-d weights NHWC when `requested` and safe; returns whether they are
+    (the batches must then be NHWC too, `move_batch`).
+
+    Not safe: a CPU bf16 run with a dilated convolution. PyTorch 2.13's CPU backward of a dilated
+    conv in bf16 with NHWC input or weights returns wrong weight gradients (dilation 2: off by
+    about the gradient's own size) or non-finite ones (3, 4), where NCHW and fp32 are right
+    (`tests/test_train_loop.py::test_dilated_conv_gradients_are_right_in_the_training_layout`).
+    The noise-aware generator's blocks and RIDNet's are dilated; they train NCHW on such a run.
+    """
+    present = [m for m in modules if m is not None]
+    dilated = any(isinstance(m, nn.Conv2d) and max(m.dilation) > 1 for module in present for m in module.modules())
+    if not requested or (dilated and runtime.device.type == "cpu" and runtime.precision == "bf16"):
+        return False
+    for module in present:
+        module.to(memory_format=torch.channels_last)
+    return True
 
 
 def same_shape_batches(dataset: Dataset, batch: int) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
@@ -259,6 +271,7 @@ class Task(Protocol):
     """What a trainer gives the shared loop."""
 
     loop: str  # 'pngan' | 'denoiser': the checkpoint's loop name
+    channels_last: bool  # networks and batches NHWC (`use_channels_last`)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int, diagnose: bool) -> StepResult: ...
 
@@ -364,7 +377,7 @@ def run(task: Task, cfg: GanConfig | DenoiserConfig, runtime: Runtime, train_dat
     for step, batch in enumerate(loader, start=start + 1):
         guard.begin_step()
         diagnose = step % cfg.log_every == 0
-        pending.add(step, diagnose, task.train_step(move_batch(batch, runtime.device, cfg.channels_last), step - 1, diagnose))
+        pending.add(step, diagnose, task.train_step(move_batch(batch, runtime.device, task.channels_last), step - 1, diagnose))
         bar.update(1)
         validate = cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps
         checkpoint = step % cfg.ckpt_every == 0 and step != cfg.steps

@@ -1,0 +1,56 @@
+"""The training loop's memory layout: NHWC only where its gradients are right."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from pngan.models.aware import AwareGenerator
+from pngan.models.ridnet import RIDNet
+from pngan.train.distributed import DistContext
+from pngan.train.loop import Runtime, use_channels_last
+
+CPU_BF16 = Runtime(DistContext(), "bf16")
+
+
+def _weight_grad(conv: nn.Conv2d, x: torch.Tensor, grad: torch.Tensor, bf16: bool, channels_last: bool) -> torch.Tensor:
+    conv = copy.deepcopy(conv)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = conv(x)
+    y.float().backward(grad)
+    return conv.weight.grad
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_dilated_conv_gradients_are_right_in_the_training_layout(dilation):
+    """A CPU bf16 run keeps a dilated conv NCHW, and its weight gradient then matches fp32 to bf16
+    precision. With NHWC, PyTorch 2.13 gives gradients off by about their own size (dilation 2)
+    or non-finite (3), so this fails if the guard goes."""
+    torch.manual_seed(dilation)
+    conv = nn.Conv2d(40, 40, 3, padding=dilation, dilation=dilation)
+    x, grad = torch.randn(8, 40, 64, 64), torch.randn(8, 40, 64, 64)
+    reference = _weight_grad(conv, x, grad, bf16=False, channels_last=False)
+    nhwc = use_channels_last(True, CPU_BF16, conv)
+    assert nhwc == (dilation == 1)
+    got = _weight_grad(conv, x, grad, bf16=True, channels_last=nhwc)
+    assert torch.isfinite(got).all()
+    assert float((got - reference).abs().max() / reference.abs().max()) < 0.05
+
+
+def test_channels_last_is_used_wherever_it_is_safe():
+    plain = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+    assert use_channels_last(True, CPU_BF16, plain, None)
+    assert plain[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not use_channels_last(False, CPU_BF16, nn.Conv2d(3, 8, 3))  # not asked for
+    for network in (AwareGenerator(width=8, depth=2), RIDNet(n_feats=8, n_blocks=1, reduction=4, mean_shift=False)):
+        # the dilated networks of the kit: NCHW on a CPU bf16 run, NHWC in fp32 (where it is right)
+        before = copy.deepcopy(network)
+        assert not use_channels_last(True, CPU_BF16, network, plain)
+        assert all(p.is_contiguous() for p in network.parameters())
+        assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), network.state_dict().values()))
+        assert use_channels_last(True, Runtime(DistContext(), "fp32"), network)
