@@ -40,7 +40,7 @@ from pngan.noise.base import NoiseModel, quantize, randn_like
 from pngan.noise.condition import LevelCondition
 from pngan.noise.level import NoiseLevel
 from pngan.noise.synthetic import build_input_noise, spec_for_setting
-from pngan.runtime import autocast, keyed_generator, select_device, stable_seed
+from pngan.runtime import autocast, file_digest, keyed_generator, select_device, stable_seed
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -72,9 +72,9 @@ class GeneratorNoise(NoiseModel):
         `train_pngan_aware`: that one comes back as an AwareGeneratorNoise, which needs a level."""
         generator, info = load_generator(path, device)
         if is_aware(info):
-            return AwareGeneratorNoise(generator, info["condition"], info={"file": str(path), "arch": info.get("arch")}, **options)
+            return AwareGeneratorNoise(generator, info["condition"], info={"file": str(path), "sha256": file_digest(path), "arch": info.get("arch")}, **options)
         spec = info["input"]
-        return cls(generator, build_input_noise(spec), spec["noise"], info={"file": str(path), "arch": info.get("arch"), "input": spec}, **options)
+        return cls(generator, build_input_noise(spec), spec["noise"], info={"file": str(path), "sha256": file_digest(path), "arch": info.get("arch"), "input": spec}, **options)
 
     @torch.no_grad()
     def _sample(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

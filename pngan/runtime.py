@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import platform
 import random
@@ -194,3 +196,36 @@ def run_info(device: torch.device | None = None, precision: str | None = None, s
     if seed is not None:
         info["seed"] = seed
     return info
+
+
+# ---- digests: what a result was made from ------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_of(path: str, *version: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (16 hex digits); computed once per version of the file (inode,
+    size, change and modification times) in a process."""
+    stat = os.stat(path)
+    return _digest_of(str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of the kit's own source (every .py file of the `pngan` package, line endings
+    normalised): checkpoints and generated images record it, so that nothing made by other code
+    is resumed or reused (DVC reruns a stage when its code changes; its persisted outputs must
+    then be remade, not picked up)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()[:16]

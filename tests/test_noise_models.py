@@ -14,6 +14,7 @@ from pngan.errors import DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise
 from pngan.models.aware import AwareGenerator
 from pngan.noise.base import NoiseModel
+from pngan.noise.gaussian import AWGN
 from pngan.noise.condition import IsoLaw, LevelCondition
 from pngan.noise.level import LevelNoise, NoiseLevel
 from pngan.stages.settings import CHECKS
@@ -155,3 +156,24 @@ def test_a_generator_file_of_the_wrong_kind_is_refused(generator_file):
     with pytest.raises(DataError, match="not a noise-aware generator file"):
         nm.load_generators({nm.PNGAN_AWARE: str(generator_file)}, torch.device("cpu"))
     assert set(nm.load_generators({nm.PNGAN: str(generator_file), nm.PNGAN_AWARE: None}, torch.device("cpu"))) == {nm.PNGAN}
+
+
+def test_drawn_images_are_reused_only_for_the_same_draw(tmp_path):
+    """A resumed stage keeps its drawn fakes; a changed model (or seed) redraws them all, so a
+    retrained generator never leaves the fakes of its predecessor behind."""
+    pairs = [_pair("a", "a", "s"), _pair("b", "b", "s")]
+    cpu = torch.device("cpu")
+
+    def draw(sigma, seed=0):
+        out = nm.noise_images(lambda pair: AWGN(sigma / 255), pairs, tmp_path, seed, cpu)
+        return {p.name: (p.noisy.path.stat().st_ino, p.noisy.load()) for p in out}
+
+    first = draw(5.0)
+    again = draw(5.0)
+    assert all(again[k][0] == first[k][0] for k in first)  # the same files: not redrawn
+    stronger = draw(20.0)
+    for k in first:
+        assert np.abs(stronger[k][1].astype(float) - pairs[0].clean.load()).std() > 2 * np.abs(first[k][1].astype(float) - pairs[0].clean.load()).std()
+    reseeded = draw(20.0, seed=1)
+    assert not np.array_equal(reseeded["a"][1], stronger["a"][1])
+    assert (tmp_path / nm.SOURCE_FILE).read_text().strip() != ""

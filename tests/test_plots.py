@@ -214,6 +214,27 @@ def test_figures_are_not_left_open_in_pyplot(results):
     assert fig.dpi == plots.DPI
 
 
+def test_a_legend_below_the_panels_wraps_to_the_figure_width():
+    from pngan.plots.common import constrained_figure, legend_below
+
+    fig = constrained_figure(4, 3)
+    ax = fig.add_subplot()
+    for i in range(6):
+        ax.plot([0, 1], [i, 0], label=f"a rather long model name {i}")
+    legend_below(fig, ax, columns=6)
+    fig.draw_without_rendering()
+    legend = fig.legends[-1]
+    assert len(fig.legends) == 1 and 1 <= legend._ncols < 6
+    extent = legend.get_window_extent()
+    assert extent.x0 >= 0 and extent.x1 <= fig.bbox.width  # nothing cut off at either side
+    fig = constrained_figure(12, 3)  # wide enough: one row, as asked
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.plot([0, 1], [1, 0], label="b")
+    legend_below(fig, ax, columns=6)
+    assert fig.legends[-1]._ncols == 2
+
+
 def test_save_writes_png_and_closes_pyplot_figures(tmp_path):
     import matplotlib.pyplot as plt
 

@@ -158,6 +158,47 @@ def test_a_run_never_resumes_on_other_training_data(tmp_path):
     assert list((tmp_path / "run").glob("checkpoint.pt.stale-*")), "the checkpoint of the first data set was resumed"
 
 
+def test_images_redrawn_under_the_same_names_change_the_fingerprint(tmp_path):
+    # a stage that redraws its fake pairs writes the same file names, often of the same size
+    from pngan.data.pairs import FileImage, Pair
+    from pngan.data.patches import PairDataset
+    from pngan.images import write_png
+
+    def draw(value):
+        write_png(tmp_path / "noisy.png", np.full((16, 16, 3), value, np.uint8))
+        write_png(tmp_path / "clean.png", np.full((16, 16, 3), 50, np.uint8))
+        return PairDataset([Pair("a", FileImage(tmp_path / "noisy.png"), FileImage(tmp_path / "clean.png"))], crop=8).fingerprint()
+
+    before = draw(60)
+    size = (tmp_path / "noisy.png").stat().st_size
+    after = draw(61)
+    assert (tmp_path / "noisy.png").stat().st_size == size  # names and sizes alike: only the contents tell
+    assert after != before and draw(60) == before
+
+
+def test_a_run_never_resumes_after_the_code_changed(tmp_path, monkeypatch):
+    """DVC reruns a training stage when its code changes; the persisted checkpoint must not be
+    picked up as finished then."""
+    from pngan.train import loop
+
+    cfg, data = tiny_denoiser_config(steps=2), tiny_pairs()
+    done = train_denoiser(cfg, data, None, tmp_path)
+    assert train_denoiser(cfg, data, None, tmp_path)["resumed_from"] == 2  # same code: resumed
+    monkeypatch.setattr(loop, "code_digest", lambda: "edited-code")
+    again = train_denoiser(cfg, data, None, tmp_path)
+    assert again["resumed_from"] == 0 and again["identity"] != done["identity"]
+    assert (tmp_path / f"checkpoint.pt.stale-{done['identity']}").is_file()
+
+
+def test_code_digest_follows_the_package_source():
+    from pngan import runtime
+
+    digest = runtime.code_digest()
+    assert len(digest) == 16 and digest == runtime.code_digest()
+    runtime.code_digest.cache_clear()
+    assert runtime.code_digest() == digest  # a pure function of the files, recomputed alike
+
+
 def test_a_checkpoint_of_unfused_adam_resumes_in_the_fused_one():
     # checkpoints of earlier kit versions hold plain Adam states (step counts on the host)
     from pngan.train import loop

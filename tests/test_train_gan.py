@@ -151,7 +151,7 @@ def test_checkpoint_with_other_model_settings_is_moved_aside_not_resumed(tmp_pat
     assert (tmp_path / f"train_log.csv.stale-{old_identity}").exists()
     out = capsys.readouterr().out
     assert (
-        f"made with different model-shaping settings or input weights (identity {old_identity}, now {summary['identity']}); "
+        f"made with other model-shaping settings, input weights, training data or code (identity {old_identity}, now {summary['identity']}); "
         f"moved aside to {aside.name} and starting fresh"
     ) in out
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

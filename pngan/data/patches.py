@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from pngan.data.pairs import FileImage, Pair
 from pngan.data.readers import read_dataset, typed_meta
 from pngan.images import DataError, write_png
-from pngan.runtime import atomic_write_text, keyed_generator
+from pngan.runtime import atomic_write_text, file_digest, keyed_generator
 
 INDEX_FILE = "index.csv"
 INDEX_COLUMNS = ("patch", "noisy", "clean", "source", "noisy_source", "clean_source", "top", "left", "height", "width")
@@ -208,14 +208,14 @@ class PairDataset(Dataset):
         return len(self.pairs)
 
     def fingerprint(self) -> str:
-        """A digest of what the set holds: names, sources, file sizes and metadata (a patch set's
-        crop offsets among them). Training checkpoints record it, so that a run never resumes
-        on other data."""
+        """A digest of what the set holds: names, sources, the files' contents and metadata (a
+        patch set's crop offsets among them). Training checkpoints record it, so that a run never
+        resumes on other data, nor on images redrawn under the same names."""
         digest = hashlib.sha256()
         for pair in self.pairs:
             refs = [getattr(pair, side) for side in self.sides]
-            sizes = [r.path.stat().st_size if isinstance(r, FileImage) else None for r in refs]
-            digest.update(json.dumps([pair.name, [str(r) for r in refs], sizes, pair.meta], sort_keys=True, default=str).encode())
+            contents = [file_digest(r.path) if isinstance(r, FileImage) else None for r in refs]
+            digest.update(json.dumps([pair.name, [str(r) for r in refs], contents, pair.meta], sort_keys=True, default=str).encode())
         return digest.hexdigest()[:16]
 
     @property

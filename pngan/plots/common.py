@@ -97,9 +97,14 @@ def check_models(results: Mapping[str, Any]) -> list[str]:
 
 
 def legend_below(fig: Figure, ax: Axes, columns: int) -> None:
-    """One legend for the whole figure, below the panels (the panels share their lines)."""
+    """One legend for the whole figure, below the panels (the panels share their lines), in at
+    most `columns` columns and as few rows as fit the figure's width (a wider one is cut off)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)))
+    for ncols in range(min(columns, len(labels)), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols)
+        if ncols == 1 or legend.get_window_extent().width <= fig.bbox.width:
+            return
+        legend.remove()
 
 
 def grid_shape(panels: int, columns: int | None) -> tuple[int, int]:

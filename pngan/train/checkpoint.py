@@ -78,7 +78,7 @@ class CheckpointStore:
             if extra.exists():
                 shutil.move(str(extra), _aside_path(extra, stale))
         print(
-            f"{self.path}: made with different model-shaping settings or input weights (identity {stale}, now {self.identity}); "
+            f"{self.path}: made with other model-shaping settings, input weights, training data or code (identity {stale}, now {self.identity}); "
             f"moved aside to {target.name} and starting fresh",
             flush=True,
         )

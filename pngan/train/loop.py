@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from pngan.data.sampling import StepSampler, make_loader
 from pngan.errors import CheckpointError, TrainingDiverged
-from pngan.runtime import atomic_write_text, resolve_precision, run_info, seed_everything, split_machine_facts, stable_seed
+from pngan.runtime import atomic_write_text, code_digest, resolve_precision, run_info, seed_everything, split_machine_facts, stable_seed
 from pngan.train.checkpoint import CheckpointStore, restore_rng_state
 from pngan.train.config import DenoiserConfig, GanConfig
 from pngan.train.distributed import DistContext, barrier, mean_over_processes, nonfinite_flag
@@ -329,13 +329,14 @@ def data_fingerprint(dataset: Dataset) -> str:
 def resume(task: Task, cfg: GanConfig | DenoiserConfig, ctx: DistContext, out_dir: Path, guard: NanGuard, data: str = "") -> tuple[CheckpointStore, dict[str, Any]]:
     """The run's checkpoint store and the checkpoint resumed from ({} when starting fresh).
 
-    The checkpoint must match the task's identity and the training data's fingerprint `data`:
-    a persisted run never resumes on another data set.
+    The checkpoint must match the task's identity, the kit's code (`code_digest`) and the
+    training data's fingerprint `data`: a persisted run never resumes on another data set, nor
+    after the code that trains it changed (DVC reruns the stage then, and must get a fresh run).
     """
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
-    store = CheckpointStore(out_dir, task.loop, combined_identity(task.identity(), data) if data else task.identity(), ctx)
+    store = CheckpointStore(out_dir, task.loop, combined_identity(task.identity(), code_digest(), data), ctx)
     state = store.load(companions=[out_dir / TRAIN_LOG, out_dir / VAL_LOG])
     if state is None:
         return store, {}
