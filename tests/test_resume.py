@@ -224,3 +224,17 @@ def test_a_checkpoint_of_unfused_adam_resumes_in_the_fused_one():
     assert [float(s["step"]) for s in new.state.values()] == [2.0, 2.0]
     for a, b in zip(old_net.parameters(), new_net.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_scratch_builds_are_remade_by_other_code(monkeypatch):
+    """Notebooks run by hand reuse their smoke data and generators from scratch, but never those
+    another version of the kit built."""
+    from pngan import paths
+
+    built = []
+    build = lambda folder: (built.append(folder), (folder / "done").write_text("x"))  # noqa: E731
+    first = paths.made_once("thing", "done", build)
+    assert paths.made_once("thing", "done", build) == first and len(built) == 1
+    monkeypatch.setattr(paths, "code_digest", lambda: "edited-code")
+    second = paths.made_once("thing", "done", build)
+    assert second != first and len(built) == 2 and (first / "done").is_file()

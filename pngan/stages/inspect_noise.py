@@ -25,7 +25,7 @@ from pngan.data.pairs import Pair
 from pngan.data.prepared import MANIFEST, given_or_smoke, load_split
 from pngan.images import DataError, read_image
 from pngan.runtime import select_device
-from pngan.paths import made_once, scratch_dir
+from pngan.paths import made_once, versioned_scratch_dir
 from pngan.stages import smoke
 from pngan.stages.common import read_json
 
@@ -66,7 +66,7 @@ def draws_or_smoke(data_dir: str | None, noise_models_dir: str | None,
                          "made from that data set (or neither, for a small simulated set made in scratch)")
     data = given_or_smoke(None, smoke.settings("prepare"))
     names = [p.name for p in load_split(data, "test")]
-    metrics = scratch_dir(SMOKE_DIR) / METRICS_FILE
+    metrics = versioned_scratch_dir(SMOKE_DIR) / METRICS_FILE
     if metrics.is_file() and not all((metrics.parent / "draws" / m / f"{n}.png").is_file()
                                      for m in read_json(metrics)["models"] for n in names):
         metrics.unlink()  # the scratch data set was remade since: draw again
