@@ -42,6 +42,32 @@ def test_dilated_conv_gradients_are_right_in_the_training_layout(dilation):
     assert float((got - reference).abs().max() / reference.abs().max()) < 0.05
 
 
+@pytest.mark.parametrize("dilation", [2, 3, 4])
+def test_a_frozen_dilated_conv_passes_right_input_gradients_in_nhwc_bf16(dilation):
+    """The bug of the test above is in the weight gradient only: a frozen dilated conv (PNGAN's
+    D_d, which G's gradient flows through) gives the input gradient of fp32 to bf16 precision
+    in NHWC too. A measured fact for a finer guard (channels_last for frozen dilated networks),
+    not yet used by `use_channels_last`."""
+    torch.manual_seed(dilation)
+    conv = nn.Conv2d(40, 40, 3, padding=dilation, dilation=dilation).requires_grad_(False)
+    x, grad = torch.randn(8, 40, 64, 64), torch.randn(8, 40, 64, 64)
+
+    def input_grad(bf16, channels_last):
+        layer, inp = copy.deepcopy(conv), x.clone()
+        if channels_last:
+            layer, inp = layer.to(memory_format=torch.channels_last), inp.to(memory_format=torch.channels_last)
+        inp.requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = layer(inp)
+        y.float().backward(grad)
+        return inp.grad.float()
+
+    reference = input_grad(bf16=False, channels_last=False)
+    got = input_grad(bf16=True, channels_last=True)
+    assert torch.isfinite(got).all()
+    assert float((got - reference).abs().max() / reference.abs().max()) < 0.05
+
+
 def test_channels_last_is_used_wherever_it_is_safe():
     plain = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
     assert use_channels_last(True, CPU_BF16, plain, None)
