@@ -46,8 +46,7 @@ def test_dilated_conv_gradients_are_right_in_the_training_layout(dilation):
 def test_a_frozen_dilated_conv_passes_right_input_gradients_in_nhwc_bf16(dilation):
     """The bug of the test above is in the weight gradient only: a frozen dilated conv (PNGAN's
     D_d, which G's gradient flows through) gives the input gradient of fp32 to bf16 precision
-    in NHWC too. A measured fact for a finer guard (channels_last for frozen dilated networks),
-    not yet used by `use_channels_last`."""
+    in NHWC too, which is why `use_channels_last` lets a task with a frozen one run NHWC."""
     torch.manual_seed(dilation)
     conv = nn.Conv2d(40, 40, 3, padding=dilation, dilation=dilation).requires_grad_(False)
     x, grad = torch.randn(8, 40, 64, 64), torch.randn(8, 40, 64, 64)
@@ -80,3 +79,27 @@ def test_channels_last_is_used_wherever_it_is_safe():
         assert all(p.is_contiguous() for p in network.parameters())
         assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), network.state_dict().values()))
         assert use_channels_last(True, Runtime(DistContext(), "fp32"), network)
+
+
+def test_frozen_dilated_networks_keep_nhwc_and_trained_ones_do_not():
+    """The guard counts only dilated convs that train: PNGAN's task with a frozen RIDNet D_d runs
+    NHWC on a CPU bf16 run (its G and D are plain); the noise-aware task, whose G is dilated,
+    and a RIDNet being trained, run NCHW."""
+    from trainer_standins import profile_pairs, tiny_aware_config, tiny_gan_config
+
+    from pngan.train.aware import AwarePnganTask, fit_condition
+    from pngan.train.gan import PnganTask
+    from pngan.train.loop import NanGuard
+
+    def ridnet():
+        return RIDNet(n_feats=8, n_blocks=1, reduction=4, mean_shift=False)
+
+    guard = NanGuard(10, DistContext())
+    pngan = PnganTask(tiny_gan_config(channels_last=True), CPU_BF16, ridnet(), None, guard)
+    assert pngan.channels_last
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in pngan.denoiser.parameters() if p.dim() == 4)
+    frozen = ridnet().requires_grad_(False)
+    assert use_channels_last(True, CPU_BF16, frozen) and not use_channels_last(True, CPU_BF16, ridnet())
+    cfg = tiny_aware_config(channels_last=True, generator_kwargs={"width": 4, "depth": 2})  # block 2: dilation 2
+    condition = fit_condition(cfg, profile_pairs().pairs)
+    assert not AwarePnganTask(cfg, CPU_BF16, ridnet(), None, guard, condition).channels_last

@@ -197,15 +197,17 @@ def use_channels_last(requested: bool, runtime: Runtime, *modules: nn.Module | N
     """Store the modules' 4-d weights NHWC when `requested` and safe; returns whether they are
     (the batches must then be NHWC too, `move_batch`).
 
-    Not safe: a CPU bf16 run with a dilated convolution. PyTorch 2.13's CPU backward of a dilated
-    conv in bf16 with NHWC input or weights returns wrong weight gradients (dilation 2: off by
-    about the gradient's own size) or non-finite ones (3, 4), where NCHW and fp32 are right
-    (`tests/test_train_loop.py::test_dilated_conv_gradients_are_right_in_the_training_layout`).
-    The noise-aware generator's blocks and RIDNet's are dilated; they train NCHW on such a run.
+    Not safe: a CPU bf16 run that trains a dilated convolution. PyTorch 2.13's CPU backward of a
+    dilated conv in bf16 with NHWC input or weights returns wrong weight gradients (dilation 2:
+    off by about the gradient's own size) or non-finite ones (3, 4), where NCHW and fp32 are
+    right; the input gradient is right in every layout, so a frozen dilated network (PNGAN's
+    D_d, RIDNet) does not count (`tests/test_train_loop.py`). The noise-aware generator's blocks
+    and a trained RIDNet are dilated; their tasks run NCHW on such a run. Call it after freezing.
     """
     present = [m for m in modules if m is not None]
-    dilated = any(isinstance(m, nn.Conv2d) and max(m.dilation) > 1 for module in present for m in module.modules())
-    if not requested or (dilated and runtime.device.type == "cpu" and runtime.precision == "bf16"):
+    trains_dilated = any(isinstance(m, nn.Conv2d) and max(m.dilation) > 1 and m.weight.requires_grad
+                         for module in present for m in module.modules())
+    if not requested or (trains_dilated and runtime.device.type == "cpu" and runtime.precision == "bf16"):
         return False
     for module in present:
         module.to(memory_format=torch.channels_last)
