@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 from scipy import ndimage
@@ -185,6 +186,25 @@ def test_crops_are_pixel_exact(tmp_path, scale):
     x0, y0 = int(round(bbox.x0)), png.shape[0] - int(round(bbox.y1))
     amplified = np.clip(np.rint(127.5 + 4 * (real[10:50, 20:52].astype(float) - clean[10:50, 20:52])), 0, 255)
     np.testing.assert_array_equal(png[y0:y0 + 40 * scale:scale, x0:x0 + 32 * scale:scale], amplified)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_crop_titles_stay_within_their_column(size):
+    """Long model names (heteroscedastic@reference) break before their '@', and every title
+    shares one size at which it fits its crop's width: none runs into its neighbour's."""
+    clean, real = _synthetic_pairs(1, size=size)[0]
+    names = ["heteroscedastic@camera", "heteroscedastic@reference", "pngan_aware@reference", "real"]
+    fig = plots.crops(clean, {n: real for n in names}, amplify=2)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    titles = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert "heteroscedastic\n@reference" in titles and "real" in titles
+    assert len({ax.title.get_fontsize() for ax in titles.values()}) == 1
+    for text, ax in titles.items():
+        title, panel = ax.title.get_window_extent(renderer), ax.get_window_extent()
+        assert title.width <= panel.width + 6, text  # 6: within the 8-pixel gap between columns
+        assert title.y0 >= panel.y1, text  # above its own crop
+        assert title.y1 <= fig.bbox.height, text
 
 
 def test_crops_auto_gain_puts_the_noisiest_model_at_3_std_96_levels():
