@@ -16,8 +16,6 @@ which other images or models are in the run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 from pathlib import Path
@@ -37,7 +35,7 @@ from pngan.metrics import akld, kld_histogram, psnr
 from pngan.noise.base import NoiseModel
 from pngan.noise.condition import LevelCondition, camera_setting
 from pngan.noise.level import LevelNoise, NoiseLevel, calibrate_estimator, estimate_level
-from pngan.runtime import atomic_write_text, code_digest, keyed_generator, stable_seed
+from pngan.runtime import atomic_write_text, code_digest, json_digest, keyed_generator, stable_seed
 from pngan.stats import content_leak
 
 ORACLE = "oracle"
@@ -279,8 +277,7 @@ def _draw_digest(model_for: Chooser, pairs: Sequence[Pair], seed: int) -> str:
     """What `noise_images` draws: the code, the seed and each image's model with its parameters
     (a generator's among them: its file's digest)."""
     draws = [[pair.name, type(model).__name__, model.params()] for pair in pairs for model in [model_for(pair)]]
-    blob = json.dumps([code_digest(), seed, draws], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json_digest([code_digest(), seed, draws])
 
 
 def _claim(folder: Path, digest: str) -> None:

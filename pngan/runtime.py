@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import platform
 import random
@@ -199,6 +200,12 @@ def run_info(device: torch.device | None = None, precision: str | None = None, s
 
 
 # ---- digests: what a result was made from ------------------------------------------------------
+
+
+def json_digest(obj: Any) -> str:
+    """SHA-256 (16 hex digits) of `obj` as JSON with sorted keys; a value JSON lacks is written
+    as its str. What identifies settings: equal settings give equal digests in any process."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,8 +20,6 @@ generation can ask for a camera setting, a level, or a reference image's estimat
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,7 +36,7 @@ from pngan.noise.base import quantize, randn_like
 from pngan.noise.condition import LevelCondition, camera_key, camera_setting, fit_iso_law, has_camera_and_iso, iso_of
 from pngan.noise.gaussian import CorrelatedGaussian
 from pngan.noise.level import calibrate_estimator, fit_level, level_map
-from pngan.runtime import autocast, keyed_generator
+from pngan.runtime import autocast, json_digest, keyed_generator
 from pngan.train import loop
 from pngan.train.config import AwareGanConfig
 from pngan.train.gan import AdversarialTask, run_adversarial
@@ -151,7 +149,7 @@ class AwarePnganTask(AdversarialTask):
     def __init__(self, cfg: AwareGanConfig, runtime: Runtime, denoiser: nn.Module, val_set: LevelPairs | None, guard: NanGuard,
                  condition: LevelCondition, vgg: nn.Module | None = None, start: dict[str, Any] | None = None):
         # the levels and the start filter shape what G learns, like D_d: a run never resumes with others
-        digest = hashlib.sha256(json.dumps([condition.to_dict(), start or {}], sort_keys=True).encode()).hexdigest()[:16]
+        digest = json_digest([condition.to_dict(), start or {}])
         generator_kwargs = {**cfg.network_kwargs("generator"), **(start or {})}  # `fit_start`'s filter, recorded in the file
         super().__init__(cfg, runtime, denoiser, val_set, guard, vgg, generator_kwargs, cfg.network_kwargs("discriminator"), (digest,))
         self.condition = condition

@@ -11,8 +11,6 @@ of numbers ("2e-4", "50/255").
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 import types
 import typing
@@ -24,7 +22,7 @@ from pngan.noise.fitting import INTENSITY_AXES
 from pngan import noise
 from pngan import params as P
 from pngan.registry import Registry, RegistryError, check_arguments
-from pngan.runtime import select_device
+from pngan.runtime import json_digest, select_device
 
 _FRACTION = re.compile(r"^\s*([-+0-9.eE]+)\s*/\s*([-+0-9.eE]+)\s*$")
 
@@ -87,8 +85,7 @@ class RuntimeConfig:
         A checkpoint whose hash differs is never resumed (it is moved aside instead).
         """
         shaping = {k: v for k, v in self.to_dict().items() if k not in self.RESUME_SAFE}
-        blob = json.dumps({"type": type(self).__name__, **shaping}, sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_digest({"type": type(self).__name__, **shaping})
 
     def _require(self, ok: bool, message: str) -> None:
         if not ok:
