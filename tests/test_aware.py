@@ -23,7 +23,7 @@ from pngan.errors import CheckpointError, DataError, ParamsError
 from pngan.generate import AwareGeneratorNoise, GeneratorNoise, load_generator
 from pngan.images import read_image, write_png
 from pngan.losses import level_nll
-from pngan.models.aware import AwareGenerator, add_noise, colour_gain, filter_noise, generator_input, unit_rms
+from pngan.models.aware import AwareGenerator, add_noise, colour_gain, filter_noise, generator_input, gradient_magnitude, unit_rms
 from pngan.models.files import save_network_file
 from pngan.noise.base import quantize
 from pngan.noise.condition import IsoLaw, LevelCondition, camera_setting, fit_iso_law
@@ -611,12 +611,65 @@ def test_the_gain_learns_a_level_that_depends_on_another_channel():
     assert g[:, 1:].sub(1).abs().max() < 0.12  # green and blue: unchanged
 
 
+def test_the_gradient_feature_is_the_central_difference_magnitude_per_channel():
+    slopes = torch.tensor([0.01, 0.02, 0.0]).view(1, 3, 1, 1)
+    ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 3, 8, 8) * slopes
+    g = gradient_magnitude(ramp)
+    assert torch.allclose(g[..., 1:-1], slopes.expand(1, 3, 8, 6))
+    assert torch.allclose(g[..., 0], slopes[..., 0].expand(1, 3, 8) / 2)  # border replicated: a one-sided half step
+    diagonal = ramp + ramp.transpose(-2, -1)
+    assert torch.allclose(gradient_magnitude(diagonal)[0, 0, 3, 3], torch.tensor(0.01 * math.sqrt(2)))
+    assert not gradient_magnitude(_gray(0.3, size=9)).any()  # a flat image: no gradient
+
+
+def test_a_gradient_gain_adds_three_inputs_starts_at_one_and_tiles_exactly():
+    plain, edged = AwareGenerator(kernel=5, gain_width=32), AwareGenerator(kernel=5, gain_width=32, gain_gradient=True)
+    assert models.count_parameters(plain.gain) == 1_379 and models.count_parameters(edged.gain) == 1_379 + 3 * 32
+    clean, z = _smooth_image(size=32), torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    s = torch.full_like(clean, 6 / 255)
+    assert not edged(generator_input(z, clean, s))[:, 3:].any()  # zero-initialised: g = 1
+    net = _shaping_generator(gain_width=8, gain_gradient=True)
+    torch.nn.init.normal_(net.gain[-1].weight, std=0.3)
+    clean = _smooth_image(size=40) + (torch.arange(40) >= 20).float().view(1, 1, 1, 40) * 0.2  # a vertical edge
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    tiled = AwareGeneratorNoise(net, _condition(), tile=16, overlap=16).for_level(_constant(9.0)).sample(clean, g())
+    whole = AwareGeneratorNoise(net, _condition(), tile=0).for_level(_constant(9.0)).sample(clean, g())
+    assert torch.equal(tiled, whole)
+
+
+def test_the_gain_learns_a_level_that_rises_on_edges():
+    """Real sRGB noise after sharpening and JPEG: twice the level on a strong edge. The level
+    function of the clean value cannot see it; the gradient gain learns it from the likelihood."""
+    torch.manual_seed(0)
+    gain = colour_gain(16, 0.2, inputs=9)
+    optimizer = torch.optim.Adam(gain.parameters(), 1e-2)
+    for _ in range(300):
+        steps = (torch.rand(8, 1, 1, 1) < 0.5).float() * 0.2  # half the images hold an edge of 0.2
+        clean = 0.4 + steps * (torch.arange(8) >= 4).float().view(1, 1, 1, 8).expand(8, 3, 8, 8)
+        edge = gradient_magnitude(clean)
+        s = torch.full_like(clean, 10 / 255)
+        truth = s * (1 + 10 * edge)  # 1 where flat, 2 beside the edge (gradient 0.1)
+        features = torch.cat([clean, 10 * s, 10 * edge], dim=1)
+        loss = level_nll(truth * torch.randn_like(clean), s * gain(features).exp())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        probe = torch.full((2, 3, 1, 1), 0.5)
+        edge = torch.tensor([0.0, 0.1]).view(2, 1, 1, 1).expand(2, 3, 1, 1)
+        g = gain(torch.cat([probe, torch.full_like(probe, 10 / 255 * 10), 10 * edge], dim=1)).exp().flatten(1)
+    assert g[0].sub(1).abs().max() < 0.12 and g[1].sub(2).abs().max() < 0.2
+
+
 def test_bad_colour_gain_settings_are_refused():
     with pytest.raises(ParamsError, match="lr_gain must be > 0"):
         tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "gain_width": 8}, lr_gain=0.0)
     for width in (-1, True, 2.5):
         with pytest.raises(ValueError, match="gain_width must be 0"):
             AwareGenerator(gain_width=width)
+    for kwargs in ({"gain_gradient": True}, {"gain_width": 8, "gain_gradient": 1}):  # no gain to read it; not a bool
+        with pytest.raises(ValueError, match="gain_gradient must be true or false, and needs gain_width"):
+            AwareGenerator(**kwargs)
 
 
 def test_a_generator_file_with_a_colour_gain_generates_at_its_level(tmp_path):

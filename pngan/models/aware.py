@@ -8,7 +8,10 @@ g = exp(gain([x, s])) is the optional colour gain (`gain_width` > 0): a per-pixe
 convolutions) of the clean pixel's colour and level, zero-initialised (g = 1: the fitted level).
 The per-channel level function reads each channel's clean value alone; in sRGB a channel's noise
 also depends on the other two (the colour matrix mixes the sensor's channels), which the gain
-learns (docs/METHOD.md §8.5). The generator then outputs [u, log g], 6 channels.
+learns (docs/METHOD.md §8.5). With `gain_gradient` the gain also reads the clean image's local
+gradient magnitude per channel, g = exp(gain([x, s, |grad x|])): after JPEG compression and
+in-camera sharpening, real noise is several times stronger on edges than in flat regions at the
+same intensity (docs/METHOD.md §8.5). The generator then outputs [u, log g], 6 channels.
 
 s is the noise std per pixel and channel that a fitted noise level function gives the clean image
 (`pngan.noise.level`). G only shapes a unit-level field (spatial correlation, channel mixing,
@@ -40,6 +43,7 @@ import torch.nn.functional as F
 from pngan.noise.gaussian import gaussian_kernel
 
 IN_CHANNELS = 9  # [z, x, s]
+GRADIENT_SCALE = 10.0  # edge gradients of ~0.02-0.2 per pixel (of 1) brought to the order of 1 for the gain
 RMS_EPS = 1e-12  # keeps an all-zero field finite (its noise is then zero: s * 0)
 
 
@@ -81,6 +85,7 @@ class AwareGenerator(nn.Module):
         start_width: float = 0.0,
         start_mixing: tuple[float, ...] | None = None,
         gain_width: int = 0,
+        gain_gradient: bool = False,
     ):
         super().__init__()
         if width < 1 or depth < 0 or not dilations or min(dilations) < 1:
@@ -89,7 +94,10 @@ class AwareGenerator(nn.Module):
             raise ValueError(f"aware_generator: kernel must be 0 (G outputs the field) or an odd filter size >= 1, got {kernel!r}")
         if not isinstance(gain_width, int) or isinstance(gain_width, bool) or gain_width < 0:
             raise ValueError(f"aware_generator: gain_width must be 0 (no colour gain) or a positive width, got {gain_width!r}")
+        if not isinstance(gain_gradient, bool) or (gain_gradient and not gain_width):
+            raise ValueError(f"aware_generator: gain_gradient must be true or false, and needs gain_width > 0, got {gain_gradient!r}")
         self.residual_from_z, self.level_scale, self.kernel = bool(residual_from_z), float(level_scale), kernel
+        self.gain_gradient = gain_gradient
         start = start_filter(kernel, start_width, start_mixing) if kernel else torch.zeros(0)
         self.register_buffer("start", start, persistent=False)  # rebuilt from the kwargs: not in the state dict
         self.head = nn.Conv2d(IN_CHANNELS, width, 3, padding=1)
@@ -99,7 +107,7 @@ class AwareGenerator(nn.Module):
         if self.residual_from_z:  # step 0: u = z exactly, the classical model
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
-        self.gain = colour_gain(gain_width, negative_slope) if gain_width else None
+        self.gain = colour_gain(gain_width, negative_slope, 9 if gain_gradient else 6) if gain_width else None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         z, x, s = inputs.split(3, dim=1)
@@ -110,17 +118,30 @@ class AwareGenerator(nn.Module):
             u = filter_noise(z, out + self.start.to(out) if self.residual_from_z else out, self.kernel)
         else:
             u = z + out if self.residual_from_z else out
-        return u if self.gain is None else torch.cat([u, self.gain(condition)], dim=1)
+        if self.gain is None:
+            return u
+        if self.gain_gradient:
+            condition = torch.cat([condition, GRADIENT_SCALE * gradient_magnitude(x)], dim=1)
+        return torch.cat([u, self.gain(condition)], dim=1)
 
 
-def colour_gain(width: int, negative_slope: float) -> nn.Sequential:
-    """[x, s] (6 channels) -> log g (3): two hidden 1 x 1 layers of `width`, the last zeroed so
-    that g starts at 1."""
-    layers = nn.Sequential(nn.Conv2d(6, width, 1), nn.LeakyReLU(negative_slope), nn.Conv2d(width, width, 1),
+def colour_gain(width: int, negative_slope: float, inputs: int = 6) -> nn.Sequential:
+    """[x, s] (6 channels; 9 with the gradient) -> log g (3): two hidden 1 x 1 layers of `width`,
+    the last zeroed so that g starts at 1."""
+    layers = nn.Sequential(nn.Conv2d(inputs, width, 1), nn.LeakyReLU(negative_slope), nn.Conv2d(width, width, 1),
                            nn.LeakyReLU(negative_slope), nn.Conv2d(width, 3, 1))
     nn.init.zeros_(layers[-1].weight)
     nn.init.zeros_(layers[-1].bias)
     return layers
+
+
+def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """|grad x| per pixel and channel: central differences, the border replicated (a flat border
+    has zero gradient). Needs one pixel of context, which tiling's overlap gives."""
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    dx = padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]
+    dy = padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]
+    return 0.5 * torch.sqrt(dx.square() + dy.square())
 
 
 def start_filter(kernel: int, width: float, mixing: tuple[float, ...] | None) -> torch.Tensor:
