@@ -67,7 +67,7 @@ def _row(text: str, start: str) -> list[str]:
 
 
 def test_both_formats_render(tool):
-    text = tool.report()
+    text = tool.report(tool.columns({}))
     assert _row(text, "noise model") == ["SIDD_small: AKLD ↓ / std (real) / leak (real)", "SIDD (all dev pairs): AKLD ↓ / std (real) / leak (real)"]
     assert _row(text, tool.MODELS["pngan"]) == ["0.600 / 10.0 (12.0) / not run", "0.700 / 10.0 (12.0) / 0.25 (0.05)"]
     assert _row(text, tool.MODELS["pngan_aware@reference"]) == ["not run", "0.500 / 10.0 (12.0) / 0.25 (0.05)"]
@@ -84,3 +84,19 @@ def test_print_only_writes_nothing(tool, tmp_path):
     done = subprocess.run([sys.executable, str(TOOL), "--out", "-"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "SIDD (all dev pairs)" in done.stdout and not (tmp_path / "reports" / "dev_runs.md").exists()
+
+
+def test_a_family_not_run_here_keeps_its_last_column_and_a_rerun_replaces_it(tool, tmp_path):
+    stale = {"models": {"pngan": "9.999 / 1.0 (1.0) / 0.00 (0.00)"}, **{row: "old" for row in tool.SUMMARY_ROWS}}
+    cols = tool.columns({"PolyU": stale, "SIDD_small": stale})
+    assert list(cols) == ["SIDD_small", "SIDD (all dev pairs)", "PolyU"]  # the families' own order
+    assert cols["PolyU"] == stale and cols["SIDD_small"]["models"]["pngan"] == "0.600 / 10.0 (12.0) / not run"
+    text = tool.report(cols)
+    assert _row(text, tool.MODELS["pngan"])[2] == "9.999 / 1.0 (1.0) / 0.00 (0.00)"
+    assert _row(text, tool.MODELS["pngan_aware"])[2] == "not run"  # a model the kept column lacks
+    out = tmp_path / "report.md"
+    for _ in range(2):  # the second run reads the columns the first one kept
+        done = subprocess.run([sys.executable, str(TOOL), "--out", str(out), "--columns", str(tmp_path / "cols.json")],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "cols.json").read_text()) == tool.columns({}) and out.read_text() == tool.report(tool.columns({}))

@@ -18,9 +18,11 @@ Link with absolute paths, and name the folder sidd_all (the folder's name is the
         ln -s "$PWD"/../shared/data/real_pairs_dev/$f/$r/* /tmp/sidd_all/$r/; done; done
     dvc exp run --temp -n dev-sidd-all -S prepare.source=generic -S prepare.root=/tmp/sidd_all
 
-A family whose experiment is missing is left out; a stage an experiment did not run (its
-metrics file unchanged from the commit it started from), or a model or metric its metrics do
-not have (an experiment from before it was added), is shown as "not run".
+Each family's column is also kept in reports/dev_runs.json: a family with no experiment here
+(experiments live in one clone's git refs) keeps the column of its last run, with the commit
+that run started from; a family run again replaces its column. A stage an experiment did not
+run (its metrics file unchanged from the commit it started from), or a model or metric its
+metrics do not have (an experiment from before it was added), is shown as "not run".
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ MODELS = {
 GENERATORS = {"real": "real pairs only", "pngan": "PNGAN", "pngan_aware": "noise-aware"}  # finetune runs
 PGAP_SHOWN = {"pngan_aware": "noise-aware", "pngan": "PNGAN", "camera_fitted": "camera fitted", "heteroscedastic": "heteroscedastic"}
 RATIOS = ("0", "0.5", "1")
+SUMMARY_ROWS = ("test blocks", "draws per block and model", "kit commit the run started from", "PGap (DnCNN)", "fine-tuning gain (dB)")
 NOT_RUN = "not run"
 # The noise-model metrics, by the stage's name then (`generate` until it was renamed `noise_models`).
 NOISE_MODELS_METRICS = ("reports/metrics/noise_models.json", "reports/metrics/generate.json")
@@ -131,10 +134,35 @@ def finetune_cell(ref: str) -> str:
     return "; ".join(parts) or NOT_RUN
 
 
-def report() -> str:
-    runs = {fam: ref for fam, name in FAMILIES.items() if (ref := experiment_ref(name))}
-    generated = {fam: noise_models_metrics(ref) for fam, ref in runs.items()}
-    fams = [f for f in runs if generated[f]]
+def column(ref: str) -> dict | None:
+    """One family's cells from its newest experiment (None: it wrote no noise-model metrics)."""
+    generated = noise_models_metrics(ref)
+    if not generated:
+        return None
+    denoised = denoiser_ref(ref.rsplit("/", 1)[-1])
+
+    def commit(run: str) -> str:
+        return (git("log", "-1", "--format=%h (%cs)", f"{run}^") or "?").strip()
+
+    started = commit(ref) + ("" if denoised in (ref, None) else f"; PGap and fine-tuning: {commit(denoised)}")
+    return {
+        "models": {model: noise_cell(generated["models"].get(model)) for model in MODELS},
+        "test blocks": str(generated.get("images")),
+        "draws per block and model": str(generated.get("samples")),
+        "kit commit the run started from": started,
+        "PGap (DnCNN)": pgap_cell(metrics(denoised, "reports/metrics/pgap.json") if denoised else None),
+        "fine-tuning gain (dB)": finetune_cell(denoised) if denoised else NOT_RUN,
+    }
+
+
+def columns(kept: dict[str, dict]) -> dict[str, dict]:
+    """Every family's column: from its experiment here, else as `kept` (the last report's) has it."""
+    fresh = {fam: col for fam, name in FAMILIES.items() if (ref := experiment_ref(name)) and (col := column(ref))}
+    return {fam: fresh.get(fam) or kept[fam] for fam in FAMILIES if fam in fresh or fam in kept}
+
+
+def report(cols: dict[str, dict]) -> str:
+    fams = list(cols)
     lines = [
         "# The default pipeline on the real development pairs",
         "",
@@ -147,35 +175,24 @@ def report() -> str:
         "|---|" + "---:|" * len(fams),
     ]
     for model, label in MODELS.items():
-        lines.append(f"| {label} | " + " | ".join(noise_cell(generated[f]["models"].get(model)) for f in fams) + " |")
-    denoised = {f: denoiser_ref(FAMILIES[f]) for f in fams}
-
-    def commit(ref: str | None) -> str:
-        return (git("log", "-1", "--format=%h (%cs)", f"{ref}^") or "?").strip() if ref else NOT_RUN
-
-    started = [commit(runs[f]) + ("" if denoised[f] in (runs[f], None) else f"; PGap and fine-tuning: {commit(denoised[f])}") for f in fams]
-    lines += [
-        "",
-        PROTOCOL,
-        "",
-        "| | " + " | ".join(fams) + " |",
-        "|---|" + "---|" * len(fams),
-        "| test blocks | " + " | ".join(str(generated[f].get("images")) for f in fams) + " |",
-        "| draws per block and model | " + " | ".join(str(generated[f].get("samples")) for f in fams) + " |",
-        "| kit commit the run started from | " + " | ".join(started) + " |",
-        "| PGap (DnCNN) | " + " | ".join(pgap_cell(metrics(denoised[f], "reports/metrics/pgap.json") if denoised[f] else None) for f in fams) + " |",
-        "| fine-tuning gain (dB) | " + " | ".join(finetune_cell(denoised[f]) if denoised[f] else NOT_RUN for f in fams) + " |",
-    ]
+        lines.append(f"| {label} | " + " | ".join(cols[f]["models"].get(model, NOT_RUN) for f in fams) + " |")
+    lines += ["", PROTOCOL, "", "| | " + " | ".join(fams) + " |", "|---|" + "---|" * len(fams)]
+    lines += [f"| {row} | " + " | ".join(cols[f][row] for f in fams) + " |" for row in SUMMARY_ROWS]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="reports/dev_runs.md", help="file to write ('-': print only); default %(default)s")
-    out = parser.parse_args().out
+    parser.add_argument("--columns", default="reports/dev_runs.json", help="the kept columns, read and rewritten; default %(default)s")
+    args = parser.parse_args()
+    kept_path = Path(args.columns)
+    kept = json.loads(kept_path.read_text()) if kept_path.exists() else {}
     if not any(experiment_ref(name) for name in FAMILIES.values()):
         raise SystemExit(f"no experiment named {', '.join(FAMILIES.values())} here: run them first; nothing written")
-    text = report()
-    if out != "-":
-        Path(out).write_text(text)
+    cols = columns(kept)
+    text = report(cols)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+        kept_path.write_text(json.dumps(cols, indent=1, ensure_ascii=False) + "\n")
     print(text, end="")
