@@ -32,7 +32,9 @@ def test_the_gradient_gain_puts_more_noise_where_the_texture_is(load_tool):
     tool = load_tool("akld_floor")
     law = lambda x: 1 + (tool.gradient_feature(x) > tool.gradient_feature(x).median())  # twice the std on the busier half
     edges, gain = tool.fit_gain(_samples(law), bins=2)
-    assert float(gain[1] / gain[0]) == pytest.approx(2.0, rel=0.1)
+    assert gain.shape == (3, 2) and (gain[:, 1] / gain[:, 0]).tolist() == pytest.approx([2.0] * 3, rel=0.1)
+    clean, _, level = _samples(law)[0]
+    assert torch.allclose(tool.with_gain(level, clean, edges, gain), level * law(clean) * gain[:, :1].view(1, 3, 1, 1), rtol=0.1)
 
 
 def test_map_noise_refuses_another_image_size(load_tool):

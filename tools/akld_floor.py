@@ -12,8 +12,8 @@ noise-model table does (`pngan.noise_models.score_model`):
 2. On every family: Gaussian noise at the noise-aware generator's condition level
    (`fit_condition`, as training fits it; the table's heteroscedastic@level), then that level
    times a gain fitted on the training split by least squares, two ways: on the clean image's
-   local gradient (texture), and on the clean pixel's colour (the classical counterpart of the
-   generator's learned colour gain, `pngan.models.aware`), and last the level scaled to the
+   local gradient per channel (edges), and on the clean pixel's colour (the classical
+   counterparts of the generator's learned gain, `pngan.models.aware`), and last the level scaled to the
    scored image's own noise RMS per channel. That row reads the scored image's noisy partner,
    which no model may: it bounds what knowing each image's exact level would give.
 
@@ -37,6 +37,7 @@ from pngan.data.pairs import Pair, training_arrays
 from pngan.data.prepared import load_split
 from pngan.data.simulate import SimulatorNoise
 from pngan.images import to_tensor
+from pngan.models.aware import gradient_magnitude
 from pngan.noise.base import NoiseModel, randn_like
 from pngan.noise.condition import LevelCondition
 from pngan.noise.level import LevelNoise
@@ -73,11 +74,8 @@ class MapNoise(NoiseModel):
 
 
 def gradient_feature(clean: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W): the clean luminance's gradient magnitude, averaged over 5 x 5."""
-    y = clean.mean(dim=1, keepdim=True)
-    gx = F.pad(y[..., :, 1:] - y[..., :, :-1], (0, 1, 0, 0))
-    gy = F.pad(y[..., 1:, :] - y[..., :-1, :], (0, 0, 0, 1))
-    return F.avg_pool2d((gx.square() + gy.square()).sqrt(), 5, 1, 2, count_include_pad=False)
+    """(B, 3, H, W): each channel's clean gradient magnitude, as the generator's gain reads it."""
+    return gradient_magnitude(clean)
 
 
 def colour_features(clean: torch.Tensor, channel: int, knots: int = 9) -> torch.Tensor:
@@ -109,25 +107,22 @@ def colour_gain_map(clean: torch.Tensor, weights: Sequence[torch.Tensor]) -> tor
 
 
 def fit_gain(samples: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], bins: int = GAIN_BINS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(edges, gain) from (clean, noisy, level map) triples: the RMS of noise / level in each
-    quantile bin of `gradient_feature`, each image's ratio first divided by its mean, so the gain
-    moves noise between textures and flat areas and leaves each image's level alone."""
-    features, ratios = [], []
-    for clean, noisy, level in samples:
-        ratio = ((noisy - clean) / level.clamp_min(1e-4)).square().mean(dim=1, keepdim=True)
-        features.append(gradient_feature(clean).flatten())
-        ratios.append((ratio / ratio.mean()).flatten())
-    feature, ratio = torch.cat(features), torch.cat(ratios)
-    edges = torch.quantile(feature[torch.randperm(feature.numel(), generator=torch.Generator().manual_seed(0))[:200_000]],
-                           torch.linspace(0, 1, bins + 1)[1:-1])
+    """(edges, gain (3, bins)) from (clean, noisy, level map) triples: per channel, the RMS of
+    noise / level in each quantile bin of `gradient_feature` (the classical counterpart of the
+    generator's gradient gain: a level that rises on edges, fitted by the same energy ratio)."""
+    feature = torch.cat([gradient_feature(clean).transpose(0, 1).flatten(1) for clean, _, _ in samples], dim=1)
+    ratio = torch.cat([((noisy - clean) / level.clamp_min(1e-4)).square().transpose(0, 1).flatten(1) for clean, noisy, level in samples], dim=1)
+    pooled = feature.flatten()[torch.randperm(feature.numel(), generator=torch.Generator().manual_seed(0))[:200_000]]
+    edges = torch.quantile(pooled, torch.linspace(0, 1, bins + 1)[1:-1])
     index = torch.bucketize(feature, edges)
-    return edges, torch.stack([ratio[index == k].mean() for k in range(bins)]).sqrt()
+    gain = torch.stack([torch.stack([r[i == k].mean() for k in range(bins)]) for r, i in zip(ratio, index)]).sqrt()
+    return edges, gain.nan_to_num(1.0)  # an empty bin (tied quantiles, e.g. many flat pixels): the level itself
 
 
 def with_gain(level: torch.Tensor, clean: torch.Tensor, edges: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
-    """`level` times the gain of each pixel's gradient bin, rescaled to the level's RMS per channel."""
-    shaped = level * gain[torch.bucketize(gradient_feature(clean), edges)]
-    return shaped * (level.square().mean(dim=(-2, -1), keepdim=True) / shaped.square().mean(dim=(-2, -1), keepdim=True)).sqrt()
+    """`level` times the gain of each pixel's gradient bin, per channel."""
+    index = torch.bucketize(gradient_feature(clean), edges)
+    return level * torch.stack([gain[c][index[:, c]] for c in range(gain.shape[0])], dim=1)
 
 
 def _tensors(pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +210,8 @@ def report(results: dict[str, dict], samples: int, draws: int) -> str:
         "",
         f"Every held-out block is noised {samples} times per row; the simulator's true std comes from {draws} further draws",
         "of it on the same clean block. — : the true law is known only for the simulated camera. The gains are fitted on",
-        "the training split (the gradient gain moves noise between textures and flat areas within an image; the colour",
-        "gain may also move an image's level); the image-RMS row reads each scored image's own noisy partner, which no",
+        "the training split (the gradient gain, per channel, scales the level by the clean gradient's bin, the colour",
+        "gain by the pixel's colour); the image-RMS row reads each scored image's own noisy partner, which no",
         "model may, and bounds what knowing each image's exact level would give.",
     ]
     return "\n".join(lines) + "\n"
