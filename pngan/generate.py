@@ -136,7 +136,7 @@ class AwareGeneratorNoise(NoiseModel):
         s = self.level.map(clean).to(clean)
         z = randn_like(clean, generator)
         with autocast(clean.device, self.precision):
-            u = apply_tiled(self.generator, generator_input(z, clean, s), self.tile, self.overlap).float()
+            u = apply_tiled(self.generator, generator_input(z, clean, s, self.condition.input_bounds), self.tile, self.overlap).float()
         return add_noise(clean, s, u, self.condition.hold_level)
 
     def params(self) -> dict[str, Any]:

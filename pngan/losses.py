@@ -60,13 +60,21 @@ def relativistic_g_loss(c_real: torch.Tensor, c_fake: torch.Tensor, mean_over: R
 QUANTIZATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0  # of rounding to 8 bit: real noise is never below it
 
 
-def level_nll(noise: torch.Tensor, std: torch.Tensor, floor: float = QUANTIZATION_VARIANCE) -> torch.Tensor:
+def level_nll(noise: torch.Tensor, std: torch.Tensor, floor: float = QUANTIZATION_VARIANCE,
+              weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean Gaussian negative log-likelihood (constants dropped) of real `noise` under a per-pixel
     noise std: mean(n^2 / v + log v), v = std^2 + floor. Per pixel it is least at v = E[n^2]
     (a proper scoring rule: the fitted level is the noise's own variance, neither shrunk nor
-    inflated); the noise-aware generator's colour gain is trained by it alone."""
+    inflated); the noise-aware generator's colour gain is trained by it alone. `weight` (B,):
+    each image's weight in the mean (0 leaves it out; all 0 gives 0, still a function of `std`)."""
     variance = std.float().square() + floor
-    return (noise.float().square() / variance + variance.log()).mean()
+    terms = noise.float().square() / variance + variance.log()
+    if weight is None:
+        return terms.mean()
+    weight = weight.to(terms).flatten()
+    if weight.numel() != terms.shape[0]:
+        raise ValueError(f"level_nll: one weight per image needed, got {weight.numel()} for {terms.shape[0]} images")
+    return (terms.flatten(1).mean(dim=1) * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def alignment_l1(dd_real: torch.Tensor, dd_fake: torch.Tensor) -> torch.Tensor:

@@ -572,6 +572,31 @@ def test_the_level_likelihood_is_least_at_the_noise_variance():
     assert float(log_std.grad) < 0  # a level too low is pushed up
 
 
+def test_a_weighted_likelihood_leaves_out_the_images_of_weight_zero():
+    g = torch.Generator().manual_seed(0)
+    noise = torch.cat([torch.randn(1, 3, 64, 64, generator=g) * (8 / 255), torch.randn(1, 3, 64, 64, generator=g) * (40 / 255)])
+    log_std = torch.zeros((), requires_grad=True)
+    std = (8 / 255) * log_std.exp() * torch.ones_like(noise)
+    assert level_nll(noise, std, weight=torch.tensor([1.0, 0.0])).item() == pytest.approx(level_nll(noise[:1], std[:1]).item(), rel=1e-6)
+    assert level_nll(noise, std, weight=torch.ones(2)).item() == pytest.approx(level_nll(noise, std).item(), rel=1e-6)
+    level_nll(noise, std, weight=torch.tensor([1.0, 0.0])).backward()
+    assert abs(float(log_std.grad)) < 0.05  # the 8/255 image alone: already at its level, the 40/255 one ignored
+    none = level_nll(noise, std, weight=torch.zeros(2))
+    assert none.item() == 0.0 and none.requires_grad  # still in the graph (DDP needs every parameter used)
+    with pytest.raises(ValueError, match="one weight per image"):
+        level_nll(noise, std, weight=torch.ones(3))
+
+
+def test_pairs_without_a_camera_setting_are_marked_only_beside_pairs_with_one():
+    data = profile_pairs()
+    condition = fit_condition(tiny_aware_config(), data.pairs)
+    assert "known" not in LevelPairs(data, condition)[0]  # every pair has its setting
+    mixed = PairDataset([Pair(p.name, p.noisy, p.clean, {} if i % 2 else p.meta) for i, p in enumerate(data.pairs)], None, False, 0)
+    items = LevelPairs(mixed, condition)
+    assert [float(items[i]["known"]) for i in range(4)] == [1.0, 0.0, 1.0, 0.0]
+    assert torch.equal(items[1]["level"], condition.fallback.table().float())  # an unlabelled pair: the all-pairs level
+
+
 def test_the_task_trains_the_gain_by_the_likelihood_alone_at_its_own_rate():
     cfg = tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "gain_width": 8}, lr_gain=1e-2)
     data = profile_pairs()
@@ -635,6 +660,33 @@ def test_a_gradient_gain_adds_three_inputs_starts_at_one_and_tiles_exactly():
     tiled = AwareGeneratorNoise(net, _condition(), tile=16, overlap=16).for_level(_constant(9.0)).sample(clean, g())
     whole = AwareGeneratorNoise(net, _condition(), tile=0).for_level(_constant(9.0)).sample(clean, g())
     assert torch.equal(tiled, whole)
+
+
+def test_the_networks_read_the_level_clamped_to_the_trained_range():
+    per_channel = NoiseLevel.from_table(KNOTS, [[2 / 255, 4 / 255, 6 / 255], [1 / 255] * 3, [9 / 255, 3 / 255, 3 / 255]])
+    condition = LevelCondition(fallback=_constant(5.0), groups={"a": per_channel, "b": _constant(8.0)})
+    low, high = condition.input_bounds
+    assert np.allclose(np.array(low) * 255, [2, 1, 3]) and np.allclose(np.array(high) * 255, [8, 8, 9])
+    z, clean = torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.5)
+    s = torch.tensor([0.5, 5.0, 20.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2) / 255
+    read = generator_input(z, clean, s, condition.input_bounds)
+    assert torch.equal(read[:, :6], torch.cat([z, clean], dim=1))  # only the level is clamped
+    assert torch.allclose(read[:, 6:, 0, 0].flatten() * 255, torch.tensor([2.0, 5.0, 9.0]))
+    assert torch.equal(generator_input(z, clean, s)[:, 6:], s)  # no bounds: as given
+    net = _shaping_generator(gain_width=8, gain_gradient=True)
+    torch.nn.init.normal_(net.gain[-1].weight, std=0.3)
+    trained = _condition({"low": 5.0, "high": 20.0})
+    image = _smooth_image(size=32)
+
+    def noise(std):
+        model = AwareGeneratorNoise(net, trained, margin=None).for_level(_constant(std))
+        return model._sample(image, torch.Generator().manual_seed(1)) - image
+
+    # beyond the trained levels G and its gain see the nearest trained one; the noise still
+    # scales with the level asked for
+    assert torch.allclose(noise(40.0), 2 * noise(20.0), atol=1e-6)
+    assert torch.allclose(noise(2.5), 0.5 * noise(5.0), atol=1e-6)
+    assert not torch.allclose(noise(10.0), 0.5 * noise(20.0), atol=1e-4)  # within them the level is read
 
 
 def test_the_gain_learns_a_level_that_rises_on_edges():

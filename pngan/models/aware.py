@@ -35,6 +35,7 @@ then the 3 x 3 channel mixing), so that step 0 is that classical model at the le
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -184,8 +185,16 @@ def filter_noise(z: torch.Tensor, weights: torch.Tensor, kernel: int) -> torch.T
     return (w * patches).sum(dim=2).to(z.dtype)
 
 
-def generator_input(z: torch.Tensor, clean: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The generator's 9-channel input [z, x, s]: one tensor, so it can be tiled (`apply_tiled`)."""
+def generator_input(z: torch.Tensor, clean: torch.Tensor, level: torch.Tensor,
+                    bounds: tuple[Sequence[float], Sequence[float]] | None = None) -> torch.Tensor:
+    """The generator's 9-channel input [z, x, s]: one tensor, so it can be tiled (`apply_tiled`).
+    `bounds`: (low, high) per channel (`LevelCondition.input_bounds`), the trained levels' range,
+    to which s is clamped here: G and its gain are learned functions of the level and do not
+    extrapolate beyond it (an ISO law can ask for levels no training pair had). Only what the
+    networks read is clamped; `add_noise` scales the noise by the true level."""
+    if bounds is not None:
+        low, high = (torch.as_tensor(b, dtype=level.dtype, device=level.device).view(1, 3, 1, 1) for b in bounds)
+        level = torch.minimum(torch.maximum(level, low), high)
     return torch.cat([z, clean, level], dim=1)
 
 

@@ -183,6 +183,16 @@ class LevelCondition:
         stds = [rms_std_255(level) for level in (*self.groups.values(), self.fallback)]
         return min(stds), max(stds)
 
+    @property
+    def input_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(low, high) per channel R, G, B: the least and greatest level values (in [0, 1] units)
+        of the trained levels' tables, so of any level the networks saw in training (a level
+        map interpolates its table). The networks read the level clamped to them: a learned
+        function of the level extrapolates arbitrarily beyond its training range (docs/METHOD.md §8.5)."""
+        rows = [level.sigma for level in (*self.groups.values(), self.fallback)]
+        return (tuple(min(min(table[c]) for table in rows) for c in range(3)),
+                tuple(max(max(table[c]) for table in rows) for c in range(3)))
+
     def describe_groups(self) -> str:
         if self.iso_law is not None:
             low, high = self.iso_law.iso_range

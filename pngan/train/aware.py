@@ -116,7 +116,11 @@ class LevelPairs(Dataset):
     when any pair has camera metadata, the index of its camera setting in `group_names`
     ('group'; validation reports the noise std per setting). A pair takes its level from its
     metadata (`LevelCondition.level_for`): the fallback when its setting (or camera) was not in
-    training; it keeps its own setting's name for the report."""
+    training; it keeps its own setting's name for the report. When some pairs carry a camera
+    setting and others none, samples also carry 'known' (1: a setting, 0: none), which keeps the
+    latter out of the gain's likelihood: their level is the all-pairs fallback, not theirs, and the
+    gain would learn their images' level differences as a function of content (the pooled SIDD
+    dev pairs: unlabelled images at 0.2-1.7x the fallback level; docs/METHOD.md §8.5)."""
 
     def __init__(self, dataset: Dataset, condition: LevelCondition):
         self.dataset = dataset
@@ -125,6 +129,7 @@ class LevelPairs(Dataset):
         named = sorted({key for key in keys if key is not None})
         self.group_names: tuple[str, ...] = (*named, UNGROUPED) if named else ()
         self.groups = [self.group_names.index(key if key is not None else UNGROUPED) for key in keys] if named else None
+        self.known = [float(key is not None) for key in keys] if named and None in keys else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -138,6 +143,8 @@ class LevelPairs(Dataset):
         item["level"] = self.tables[index]
         if self.groups is not None:
             item["group"] = torch.tensor(self.groups[index])
+        if self.known is not None:
+            item["known"] = torch.tensor(self.known[index])
         return item
 
 
@@ -174,7 +181,7 @@ class AwarePnganTask(AdversarialTask):
         s = level_map(batch["level"], self.knots, clean, self.condition.axis)
         z = randn_like(clean, generator)
         with autocast(self.runtime.device, self.runtime.precision):
-            u = network(generator_input(z, clean, s)).float()
+            u = network(generator_input(z, clean, s, self.condition.input_bounds)).float()
         return s, z, u
 
     def fake(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -185,7 +192,7 @@ class AwarePnganTask(AdversarialTask):
             y_s = add_noise(clean, s, z, cfg.hold_level)
         u, log_gain = split_gain(out)
         if log_gain is not None:  # the gain learns from the likelihood alone; the other losses see it fixed
-            self._extra = {"level": level_nll(batch["noisy"] - clean, s * log_gain.exp())}
+            self._extra = {"level": level_nll(batch["noisy"] - clean, s * log_gain.exp(), weight=batch.get("known"))}
             out = torch.cat([u, log_gain.detach()], dim=1)
         return y_s, add_noise(clean, s, out, cfg.hold_level), s if cfg.condition_discriminator else None
 
