@@ -722,6 +722,10 @@ def test_bad_colour_gain_settings_are_refused():
     for kwargs in ({"gain_gradient": True}, {"gain_width": 8, "gain_gradient": 1}):  # no gain to read it; not a bool
         with pytest.raises(ValueError, match="gain_gradient must be true or false, and needs gain_width"):
             AwareGenerator(**kwargs)
+        with pytest.raises(ParamsError, match="^generator(_kwargs)?: network .aware_generator.*gain_gradient"):  # before any stage runs
+            tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, **kwargs})
+    with pytest.raises(ParamsError, match="generator: network .aware_generator. refuses .*kernel must be"):
+        tiny_aware_config(generator_kwargs={"width": 4, "depth": 1, "kernel": 4})
 
 
 def test_a_generator_file_with_a_colour_gain_generates_at_its_level(tmp_path):

@@ -206,6 +206,7 @@ class AwareGanConfig(GanConfig):
         for name, kwargs in (("generator", self.network_kwargs("generator")), ("discriminator", self.network_kwargs("discriminator"))):
             try:
                 check_arguments(models.REGISTRY.resolve(getattr(self, name), trusted=True), kwargs, f"network '{getattr(self, name)}'")
+                models.build(getattr(self, name), trusted=True, **kwargs)  # small networks: values checked now (e.g. gain_gradient without a gain)
             except RegistryError as err:
                 raise P.ParamsError(f"{name}: {err}") from None
 
